@@ -1,0 +1,170 @@
+"""Load layer: YAML text -> plain Python data, with the source position of every node.
+
+The first step of the flow. Scalars are resolved the YAML 1.2 way (``00:10.0`` stays a
+string, ``yes`` is not a boolean; only ``true``/``false``, ``null`` and integers are
+typed), duplicate keys are errors, and the composed node tree is kept so that any
+path into the data (``("cell", "memory", 3, "size")``) maps back to ``file:line:col``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from .diagnostics import ConfigError, Diagnostic, InputError, Location, error
+
+try:  # libyaml's composer is several times faster; marks are the same
+    _Loader: type = yaml.CSafeLoader  # type: ignore[attr-defined]
+except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    _Loader = yaml.SafeLoader
+
+_INT_RE = re.compile(r"^[-+]?(0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+|[0-9][0-9_]*)$")
+_NULLS = {"", "~", "null", "Null", "NULL"}
+_BOOLS = {"true": True, "True": True, "TRUE": True,
+          "false": False, "False": False, "FALSE": False}
+MAX_DEPTH = 64
+
+Path_ = tuple  # a path into the data: keys and list indices
+
+
+@dataclass
+class SourceDoc:
+    """One loaded YAML file: its data and the node tree that locates every value."""
+
+    file: str
+    data: Any
+    root: yaml.Node | None
+
+    def node_at(self, path: Sequence[Any], key: bool = False) -> yaml.Node | None:
+        """The node at ``path`` (or its key node with ``key=True``); the deepest existing
+        ancestor when the path leads nowhere (e.g. a missing key)."""
+        node = self.root
+        key_node = None
+        for seg in path:
+            if isinstance(node, yaml.MappingNode):
+                for k, v in node.value:
+                    if isinstance(k, yaml.ScalarNode) and _scalar(k) == seg:
+                        key_node, node = k, v
+                        break
+                else:
+                    continue  # not a key here: a pydantic union tag or a missing key
+            elif isinstance(node, yaml.SequenceNode) and isinstance(seg, int) \
+                    and 0 <= seg < len(node.value):
+                key_node, node = None, node.value[seg]
+            else:
+                continue
+        if key and key_node is not None:
+            return key_node
+        return node
+
+    def location(self, path: Sequence[Any] = (), key: bool = False) -> Location:
+        node = self.node_at(path, key)
+        if node is None:
+            return Location(self.file, 1, 1)
+        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    """YAML 1.2 core resolution of a scalar; quoted and block scalars are always text.
+    PyYAML's own (YAML 1.1) implicit tags are ignored on purpose: they turn ``00:10.0``
+    into a sexagesimal float and ``on`` into True."""
+    text = node.value
+    if node.style:  # ', ", | or >
+        return text
+    if text in _NULLS:
+        return None
+    if text in _BOOLS:
+        return _BOOLS[text]
+    if _INT_RE.match(text):
+        sign = -1 if text.startswith("-") else 1
+        return sign * int(text.lstrip("+-").replace("_", ""), 0)
+    return text
+
+
+def _data_of(doc_file: str, node: yaml.Node, problems: list[Diagnostic],
+             depth: int = 0) -> Any:
+    if depth > MAX_DEPTH:
+        raise _TooDeep(node)
+    if isinstance(node, yaml.ScalarNode):
+        return _scalar(node)
+    if isinstance(node, yaml.SequenceNode):
+        return [_data_of(doc_file, item, problems, depth + 1) for item in node.value]
+    if isinstance(node, yaml.MappingNode):
+        result: dict = {}
+        first_seen: dict = {}
+        for key_node, value_node in node.value:
+            here = Location(doc_file, key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                problems.append(error("YAML-MERGE", "merge keys (<<) are not supported",
+                                      here, hint="write the keys out, or use an anchor for the whole value"))
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                problems.append(error("YAML-KEY", "a mapping key must be a plain name or number", here))
+                continue
+            key = _scalar(key_node)
+            if key in first_seen:
+                problems.append(error("YAML-DUPLICATE-KEY", f"key {key!r} appears twice in one mapping",
+                                      here, related=[first_seen[key]],
+                                      hint="remove one of them; the second would silently win"))
+                continue
+            first_seen[key] = here
+            result[key] = _data_of(doc_file, value_node, problems, depth + 1)
+        return result
+    raise _TooDeep(node)  # pragma: no cover - composer yields only the three kinds
+
+
+class _TooDeep(Exception):
+    def __init__(self, node: yaml.Node):
+        self.node = node
+
+
+def load_yaml_text(text: str, file: str) -> SourceDoc:
+    """Parse one YAML document. Raises ConfigError listing every syntax problem found."""
+    try:
+        nodes = list(yaml.compose_all(text, Loader=_Loader))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
+        message = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        raise ConfigError([error("YAML-SYNTAX", f"YAML syntax error: {message}", where)]) from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise ConfigError([error("YAML-SYNTAX", f"YAML syntax error: {exc}", Location(file))]) from None
+    if len(nodes) > 1:
+        second = nodes[1]
+        raise ConfigError([error(
+            "YAML-MULTI-DOC", "a partcfg file holds one YAML document; this one has more",
+            Location(file, second.start_mark.line + 1, second.start_mark.column + 1),
+            hint="split the documents into separate files")])
+    root = nodes[0] if nodes else None
+    problems: list[Diagnostic] = []
+    try:
+        data = _data_of(file, root, problems) if root is not None else None
+    except (_TooDeep, RecursionError) as exc:
+        node = getattr(exc, "node", root)
+        raise ConfigError([error(
+            "YAML-DEPTH", f"nesting deeper than {MAX_DEPTH} levels (recursive alias?)",
+            Location(file, node.start_mark.line + 1, node.start_mark.column + 1))]) from None
+    if problems:
+        raise ConfigError(problems)
+    return SourceDoc(file, data, root)
+
+
+def load_yaml_file(path: str | Path) -> SourceDoc:
+    """Read and parse a YAML file; unreadable files raise InputError (exit code 2)."""
+    name = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError([error("IO-READ", f"cannot read {name}: {exc.strerror or exc}",
+                                Location(name))]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError([error("IO-ENCODING", f"{name} is not UTF-8 text (byte {exc.start})",
+                                Location(name),
+                                hint="is this a binary blob? use 'partcfg import' for .cell files")]) from None
+    return load_yaml_text(text, name)

@@ -1,0 +1,4 @@
+"""Render layer: laid-out systems -> output bytes and text, one module per output kind.
+
+The last step of the flow; renderers import the layers before them and never print.
+"""
