@@ -10,6 +10,7 @@ because validation judges the effective access that results from it.
 
 from __future__ import annotations
 
+import types
 import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Iterable, Mapping, Union
@@ -253,14 +254,18 @@ class PciDevice(Node):
     shmem_protocol: Protocol = 0
 
 
+# pydantic puts these tags into error locations; the mapper skips them
+_ITEM_TAGS = ("declared-item", "link-placement")
+
+
 def _tag_by_link_key(value: Any) -> str:
-    return "link" if isinstance(value, dict) and "link" in value else "region"
+    return _ITEM_TAGS[1] if isinstance(value, dict) and "link" in value else _ITEM_TAGS[0]
 
 
-MemoryItem = Annotated[Union[Annotated[MemoryRegion, Tag("region")],
-                             Annotated[LinkPlacement, Tag("link")]], Discriminator(_tag_by_link_key)]
-PciItem = Annotated[Union[Annotated[PciDevice, Tag("region")],
-                          Annotated[PciLinkPlacement, Tag("link")]], Discriminator(_tag_by_link_key)]
+MemoryItem = Annotated[Union[Annotated[MemoryRegion, Tag(_ITEM_TAGS[0])],
+                             Annotated[LinkPlacement, Tag(_ITEM_TAGS[1])]], Discriminator(_tag_by_link_key)]
+PciItem = Annotated[Union[Annotated[PciDevice, Tag(_ITEM_TAGS[0])],
+                          Annotated[PciLinkPlacement, Tag(_ITEM_TAGS[1])]], Discriminator(_tag_by_link_key)]
 
 
 class Cell(Node):
@@ -394,6 +399,7 @@ class Document(Node):
 
 # --- YAML data -> models, with pydantic errors mapped back to the YAML ------------------
 
+_UNION_ORIGINS = (Union, types.UnionType)
 _RULE_OF_ERROR = {"extra_forbidden": "SCHEMA-UNKNOWN-KEY", "missing": "SCHEMA-MISSING"}
 
 
@@ -411,7 +417,7 @@ def _model_at(model: Any, loc: tuple) -> type[BaseModel] | None:
             tp = typing.get_args(tp)[0]
         elif typing.get_origin(tp) is dict:
             tp = typing.get_args(tp)[1]
-        elif typing.get_origin(tp) is Union:
+        elif typing.get_origin(tp) in _UNION_ORIGINS:
             members = [_unwrap(a) for a in typing.get_args(tp)]
             tagged = [a for a in typing.get_args(tp) if _tag_of(a) == seg]
             if tagged:
@@ -432,7 +438,7 @@ def _model_at(model: Any, loc: tuple) -> type[BaseModel] | None:
 def _unwrap(tp: Any) -> Any:
     while typing.get_origin(tp) is Annotated:
         tp = typing.get_args(tp)[0]
-    if typing.get_origin(tp) is Union:
+    if typing.get_origin(tp) in _UNION_ORIGINS:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) == 1:
             return _unwrap(args[0])
@@ -455,7 +461,7 @@ def _diagnostics_of(exc: ValidationError, doc: SourceDoc) -> list[Diagnostic]:
         rule = _RULE_OF_ERROR.get(kind, "SCHEMA-VALUE")
         message = err["msg"].removeprefix("Value error, ")
         hint = None
-        where = ".".join(str(s) for s in loc if not isinstance(s, str) or s not in ("region", "link"))
+        where = ".".join(str(s) for s in loc if s not in _ITEM_TAGS)
         if kind == "extra_forbidden":
             parent = _model_at(Document, loc[:-1])
             known = [n for n in parent.model_fields] if parent else []
@@ -541,9 +547,12 @@ class Assembly:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def assembly_of(documents: Iterable[Document]) -> Assembly:
-    """Group documents into systems by their ``system:`` name (files in the given order)."""
+def assembly_of(documents: Iterable[Document], unreadable_systems: Iterable[str] = ()) -> Assembly:
+    """Group documents into systems by their ``system:`` name (files in the given order).
+    ``unreadable_systems`` names systems whose own file failed to load: files that belong
+    to them are skipped quietly (the load error already says what is wrong)."""
     docs = list(documents)
+    unreadable = set(unreadable_systems)
     result = Assembly()
     by_name: dict[str, System] = {}
     for d in docs:
@@ -580,6 +589,8 @@ def assembly_of(documents: Iterable[Document]) -> Assembly:
                     d.location("links", key=True), hint="add 'system: <name>' at the top of the file"))
             continue
         target = by_name.get(d.system)
+        if target is None and d.system in unreadable:
+            continue
         if target is None:
             result.diagnostics.append(error(
                 "SYS-UNKNOWN", f"system {d.system!r} is not defined by any input file",

@@ -1,0 +1,83 @@
+"""Render layer: the resolved system as text (``partcfg show``).
+
+Per cell, every region with its absolute addresses, size, access and where it came from
+(declared, or derived from which link); per link, the section layout and what each peer
+may do with each section.
+"""
+
+from __future__ import annotations
+
+from .. import jailhouse as jh
+from ..layout import CellLayout, SystemLayout
+from ..model import Link, sections_of
+from ..units import format_bdf, format_ranges, format_size
+
+
+def access_of(flags: int) -> str:
+    """``rwxd`` style access letters, plus the other memory flags as words."""
+    letters = "".join(ch if flags & bit else "-" for ch, bit in
+                      (("r", jh.MEM_READ), ("w", jh.MEM_WRITE), ("x", jh.MEM_EXECUTE), ("d", jh.MEM_DMA)))
+    extra = [w for w, bit in jh.MEM_FLAGS.items()
+             if bit > jh.MEM_DMA and flags & bit == bit]
+    return letters + (" " + ",".join(extra) if extra else "")
+
+
+def _size_text(size: int) -> str:
+    text = format_size(size)
+    return str(text)
+
+
+def cell_text_of(layout: CellLayout) -> str:
+    cell = layout.cell
+    role = "root cell" if layout.is_root else "cell"
+    lines = [f"{role} {cell.name}: CPUs {format_ranges(cell.cpus) or '-'}, "
+             f"{len(layout.regions)} memory regions, {len(layout.pci_devices)} PCI devices"]
+    lines.append(f"  {'#':>3}  {'phys':<25} {'virt':<18} {'size':>9}  {'access':<22} origin")
+    for i, r in enumerate(layout.regions):
+        if r.is_placeholder:
+            lines.append(f"  {i:>3}  {'(placeholder)':<25} {'':<18} {'0':>9}  {'':<22} {r.origin}")
+            continue
+        phys = "-" if r.flags & jh.MEM_COMM_REGION else f"{r.phys:#x}-{r.end - 1:#x}"
+        lines.append(f"  {i:>3}  {phys:<25} {r.virt:<#18x} {_size_text(r.size):>9}  "
+                     f"{access_of(r.flags):<22} {r.origin}")
+    for dev in layout.pci_devices:
+        f = dev.fields
+        kind = {v: k for k, v in jh.PCI_TYPES.items()}.get(f["type"], str(f["type"]))
+        extra = ""
+        if f["type"] == jh.PCI_TYPE_IVSHMEM:
+            extra = (f" peer {f['shmem_dev_id']} of {f['shmem_peers']}, regions from "
+                     f"#{f['shmem_regions_start']}, protocol {f['shmem_protocol']:#06x}")
+        lines.append(f"  pci {format_bdf(f['bdf'])} {kind}{extra} ({dev.origin})")
+    return "\n".join(lines)
+
+
+def link_text_of(name: str, link: Link) -> str:
+    lines = [f"link {name}: {format_bdf(link.bdf)}, {len(link.peers)} peers, "
+             f"{'MSI-X ' + str(link.interrupts) if link.interrupts else 'INTx'}, "
+             f"protocol {link.protocol:#06x}" + (f", back-end {link.backend}" if link.backend else "")]
+    peers = link.peers
+    lines.append(f"  {'section':<26} {'range':<25} {'size':>8}  " + "  ".join(f"{p[:12]:<12}" for p in peers))
+    for sec in sections_of(link):
+        start = link.base + sec.offset
+        rng = f"{start:#x}-{start + sec.size - 1:#x}" if sec.size else "(absent)"
+        perms = []
+        for k in range(len(peers)):
+            if sec.kind == "state":
+                perms.append("RO")
+            elif sec.kind == "rw":
+                perms.append("RW")
+            else:
+                perms.append("RW (TX)" if sec.owner == k else "RO (RX)")
+        lines.append(f"  {sec.label:<26} {rng:<25} {_size_text(sec.size):>8}  "
+                     + "  ".join(f"{p:<12}" for p in perms))
+    return "\n".join(lines)
+
+
+def system_text_of(layout: SystemLayout) -> str:
+    system = layout.system
+    arch = {v: k for k, v in jh.ARCHITECTURES.items()}.get(system.arch, "?")
+    hv = system.platform.hypervisor_memory
+    parts = [f"system {system.name} ({arch}), hypervisor memory {hv.phys:#x}-{hv.phys + hv.size - 1:#x}"]
+    parts += [cell_text_of(c) for c in layout.cells]
+    parts += [link_text_of(n, l) for n, l in system.links.items()]
+    return "\n\n".join(parts)
