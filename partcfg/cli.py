@@ -26,6 +26,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 class ReportFormat(str, Enum):
     text = "text"
     json = "json"
+    sarif = "sarif"
+    github = "github"
 
 
 @functools.lru_cache(maxsize=64)
@@ -46,6 +48,15 @@ def _print_diagnostics(diagnostics: List[Diagnostic], fmt: ReportFormat = Report
     from .render.report import json_report_of, summary_of, text_report_of
     if fmt is ReportFormat.json:
         typer.echo(json_report_of(diagnostics), nl=False)
+        return
+    if fmt is ReportFormat.sarif:
+        from .render.sarif import sarif_report_of
+        typer.echo(sarif_report_of(diagnostics), nl=False)
+        return
+    if fmt is ReportFormat.github:
+        from .render.annotations import annotations_of
+        typer.echo(annotations_of(diagnostics), nl=False)
+        typer.echo(summary_of(diagnostics), err=True)
         return
     if diagnostics:
         typer.echo(text_report_of(diagnostics, _line_of), err=to_stderr)
@@ -81,6 +92,23 @@ def _guarded(command: Callable) -> Callable:
 
 
 FilesArg = typer.Argument(..., help="YAML files (or directories of them)", show_default=False)
+WerrorOpt = typer.Option(False, "--werror", help="treat warnings as errors (exit 1 when there are any)")
+
+
+def _failed(diagnostics: List[Diagnostic], werror: bool) -> bool:
+    """Errors fail a run; with --werror, warnings do too."""
+    from .diagnostics import Severity
+    return has_errors(diagnostics) or (werror and any(d.severity is Severity.WARNING for d in diagnostics))
+
+
+class EmitKind(str, Enum):
+    c = "c"
+    elf = "elf"
+
+
+class ElfTarget(str, Enum):
+    x86_64 = "x86-64"
+    aarch64 = "aarch64"
 
 
 @app.command()
@@ -88,18 +116,39 @@ FilesArg = typer.Argument(..., help="YAML files (or directories of them)", show_
 def build(files: List[Path] = FilesArg,
           output: Path = typer.Option(Path("build"), "-o", "--output", help="output directory"),
           force: bool = typer.Option(False, "--force", help="write outputs even when validation fails"),
+          check: bool = typer.Option(False, "--check", help="write nothing; exit 1 and list the files "
+                                     "in DIR that differ from what the YAML now produces"),
+          werror: bool = WerrorOpt,
+          emit: List[EmitKind] = typer.Option(
+              [], "--emit", help="also write Jailhouse-style C sources (c) or linkable ELF "
+                                 "objects (elf); repeatable"),
+          target: Optional[ElfTarget] = typer.Option(
+              None, "--target", help="machine of --emit elf objects (default: the system's arch)"),
           ) -> None:
-    """Validate the system(s) and write DIR/<cell>.cell for every cell."""
-    from .output import write_outputs
-    from .pipeline import blob_outputs_of, checked_files_of
+    """Validate the system(s) and write DIR/<cell>.cell for every cell, plus every
+    peer's DIR/<cell>/<link>.cspace and the firmware header DIR/<cell>/partcfg_<cell>.h."""
+    from .output import stale_outputs_of, write_outputs
+    from .pipeline import build_outputs_of, checked_files_of
 
     checked = checked_files_of(files)
-    failed = has_errors(checked.diagnostics)
-    if failed and not force:
+    failed = _failed(checked.diagnostics, werror)
+    if failed and (check or not force):
         _print_diagnostics(checked.diagnostics)
-        typer.echo("nothing written (use --force to write anyway)", err=True)
+        typer.echo("nothing written" + ("" if check else " (use --force to write anyway)"), err=True)
         raise typer.Exit(EXIT_INVALID)
-    outputs = blob_outputs_of(checked)
+    outputs = build_outputs_of(checked, {e.value for e in emit}, target.value if target else None)
+    if check:
+        if checked.diagnostics:
+            _print_diagnostics(checked.diagnostics)
+        stale = stale_outputs_of(output, outputs)
+        for rel, why in stale:
+            typer.echo(f"stale: {output / rel} ({why})")
+        if stale:
+            typer.echo(f"{len(stale)} file{'s' if len(stale) != 1 else ''} out of date in {output}; "
+                       f"rebuild with: partcfg build ... -o {output}", err=True)
+            raise typer.Exit(EXIT_INVALID)
+        typer.echo(f"{len(outputs)} file{'s' if len(outputs) != 1 else ''} up to date in {output}", err=True)
+        raise typer.Exit(EXIT_OK)
     written = write_outputs(output, outputs)
     if checked.diagnostics:
         _print_diagnostics(checked.diagnostics)
@@ -110,31 +159,67 @@ def build(files: List[Path] = FilesArg,
 @app.command()
 @_guarded
 def check(files: List[Path] = FilesArg,
-          format: ReportFormat = typer.Option(ReportFormat.text, "--format", help="report format"),
+          format: ReportFormat = typer.Option(ReportFormat.text, "--format",
+                                              help="report format: text, json, sarif (code scanning) "
+                                                   "or github (workflow annotations)"),
+          werror: bool = WerrorOpt,
+          inmate: List[str] = typer.Option(
+              [], "--inmate", metavar="CELL=FILE",
+              help="also check an inmate ELF image against its cell's memory; repeatable"),
           ) -> None:
     """Validate only: report every problem in every file, write nothing."""
-    from .pipeline import checked_files_of
+    from .pipeline import checked_files_of, inmate_diagnostics_of_specs
 
     checked = checked_files_of(files)
-    _print_diagnostics(checked.diagnostics, format, to_stderr=False)
-    raise typer.Exit(EXIT_INVALID if has_errors(checked.diagnostics) else EXIT_OK)
+    diagnostics = checked.diagnostics
+    if inmate:
+        diagnostics = sorted_diagnostics(diagnostics + inmate_diagnostics_of_specs(checked, inmate))
+    _print_diagnostics(diagnostics, format, to_stderr=False)
+    raise typer.Exit(EXIT_INVALID if _failed(diagnostics, werror) else EXIT_OK)
 
 
 @app.command()
 @_guarded
-def show(files: List[Path] = FilesArg) -> None:
+def show(files: List[Path] = FilesArg,
+         cspace: bool = typer.Option(False, "--cspace",
+                                     help="print each peer's decoded PCI config space instead"),
+         ) -> None:
     """Print the resolved system: regions per cell with their origin, and every link."""
     from .layout import layout_of_cell, layout_of_system
     from .pipeline import checked_files_of
     from .render.show import cell_text_of, system_text_of
 
     checked = checked_files_of(files)
-    texts = [system_text_of(layout_of_system(s)) for s in checked.assembly.systems]
-    texts += [cell_text_of(layout_of_cell(None, c)) for c in checked.assembly.standalone]
+    if cspace:
+        from .render.cspace import cspace_texts_of
+        texts = [t for s in checked.assembly.systems for t in cspace_texts_of(layout_of_system(s))]
+    else:
+        texts = [system_text_of(layout_of_system(s)) for s in checked.assembly.systems]
+        texts += [cell_text_of(layout_of_cell(None, c)) for c in checked.assembly.standalone]
     typer.echo("\n\n".join(texts))
     if checked.diagnostics:
         _print_diagnostics(checked.diagnostics)
     raise typer.Exit(EXIT_INVALID if has_errors(checked.diagnostics) else EXIT_OK)
+
+
+@app.command("import")
+@_guarded
+def import_(files: List[Path] = typer.Argument(..., help="Jailhouse .cell blobs or ELF objects compiled from C configs",
+                                               show_default=False),
+            output: Path = typer.Option(Path("."), "-o", "--output", help="output directory"),
+            ) -> None:
+    """Turn existing configuration blobs into partcfg YAML (one file per input).
+    Blobs of one system imported together keep their links and their system."""
+    from .output import write_outputs
+    from .pipeline import imported_files_of
+
+    imported = imported_files_of(files)
+    written = write_outputs(output, imported.outputs)
+    if imported.diagnostics:
+        _print_diagnostics(imported.diagnostics)
+    typer.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {output}", err=True)
+    decoded_all = len(written) == len(files)
+    raise typer.Exit(EXIT_OK if decoded_all else EXIT_USAGE)
 
 
 def _version(value: bool) -> None:

@@ -45,3 +45,29 @@ def write_outputs(outdir: Path, outputs: Mapping[str, bytes]) -> list[Path]:
         raise InputError([error("IO-WRITE", f"cannot write {exc.filename or outdir}: "
                                 f"{exc.strerror or exc}", Location(str(exc.filename or outdir)))]) from None
     return written
+
+
+def stale_outputs_of(outdir: Path, outputs: Mapping[str, bytes]) -> list[tuple[str, str]]:
+    """What ``build --check`` reports: (relative path, why) for every output whose file in
+    ``outdir`` is missing or differs from the bytes the inputs now produce, and for every
+    file of a kind the build writes (same suffix) that it no longer produces. Reads only."""
+    stale: list[tuple[str, str]] = []
+    for rel in sorted(outputs):
+        target = outdir / rel
+        try:
+            if target.read_bytes() != outputs[rel]:
+                stale.append((rel, "differs"))
+        except FileNotFoundError:
+            stale.append((rel, "missing"))
+        except OSError as exc:
+            raise InputError([error("IO-READ", f"cannot read {target}: {exc.strerror or exc}",
+                                    Location(str(target)))]) from None
+    suffixes = {Path(rel).suffix for rel in outputs if Path(rel).suffix}
+    if outdir.is_dir():
+        produced = set(outputs)
+        for path in sorted(outdir.rglob("*")):
+            rel = path.relative_to(outdir).as_posix()
+            if path.is_file() and path.suffix in suffixes and rel not in produced \
+                    and not path.name.startswith("."):
+                stale.append((rel, "no longer produced"))
+    return stale

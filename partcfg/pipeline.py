@@ -5,7 +5,6 @@ prints; writing files is left to ``output.py`` and choosing exit codes to ``cli.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -15,6 +14,7 @@ from .diagnostics import (ConfigError, Diagnostic, InputError, Location, error,
 from .layout import layout_of_cell, layout_of_system
 from .load import load_yaml_file
 from .model import Assembly, Document, assembly_of, document_of
+from .names import file_stem_of
 from .render.blob import blobs_of_system, cell_payload_of
 from .validate import diagnostics_of_assembly
 
@@ -79,12 +79,6 @@ def checked_files_of(paths: Sequence[str | Path]) -> Checked:
     return Checked(files, assembly, sorted_diagnostics(diagnostics))
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def file_stem_of(name: str) -> str:
-    """A cell or system name as a file name: characters outside [A-Za-z0-9._-] become -."""
-    return _UNSAFE.sub("-", name) or "-"
 
 
 def blob_outputs_of(checked: Checked) -> dict[str, bytes]:
@@ -112,3 +106,243 @@ def blob_outputs_of(checked: Checked) -> dict[str, bytes]:
     if clashes:
         raise ConfigError(clashes)
     return outputs
+
+
+# --- every output of a build (issue 3: firmware-facing outputs) -----------------------------
+
+EMIT_KINDS = ("c", "elf")
+
+
+def source_names_of(files: Sequence[str | Path]) -> dict[str, str]:
+    """Input file -> the name generated files cite it by: its path relative to the
+    directory all inputs share, so the same inputs give the same bytes wherever the
+    build runs and however the paths were spelt (``cells/x.yaml`` or ``/repo/cells/x.yaml``)."""
+    import os
+    names = [str(f) for f in files]
+    if not names:
+        return {}
+    absolute = [os.path.abspath(n) for n in names]
+    common = os.path.commonpath([os.path.dirname(a) for a in absolute])
+    return {n: Path(os.path.relpath(a, common)).as_posix() for n, a in zip(names, absolute)}
+
+
+def _sources_of_documents(documents, names: dict[str, str]) -> list[str]:
+    files = []
+    for doc in documents:
+        file = doc.source.doc.file if doc.source else None
+        if file is not None and names.get(file, file) not in files:
+            files.append(names.get(file, file))
+    return sorted(files)
+
+
+def elf_target_of(arch: int, target: str | None, where: Location | None) -> str:
+    """The ``--target`` for an ELF object: the one given, else the architecture's own."""
+    from .render.elf import DEFAULT_TARGETS, MACHINES
+    if target is not None:
+        if target not in MACHINES:
+            raise InputError([error("BUILD-ELF-TARGET", f"unknown ELF target {target!r}",
+                                    where, hint=f"use one of: {', '.join(MACHINES)}")])
+        return target
+    if arch not in DEFAULT_TARGETS:
+        raise InputError([error(
+            "BUILD-ELF-TARGET", "ELF objects are ELF64 (x86-64 or AArch64); a 32-bit arm "
+            "system has no default target", where,
+            hint="pass --target x86-64 or --target aarch64 for the machine that links the object")])
+    return DEFAULT_TARGETS[arch]
+
+
+def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozenset(),
+                     target: str | None = None) -> dict[str, bytes]:
+    """Relative output path -> bytes for everything a build writes: the blobs
+    (:func:`blob_outputs_of`), every peer's ``<cell>/<link>.cspace`` image and
+    ``<cell>/partcfg_<cell>.h`` firmware header, and with ``emit`` also ``<cell>.c`` plus
+    ``include/jailhouse/*.h`` ("c") and ``<cell>.o`` ("elf", for ``target``). Paths
+    follow the blobs: below ``<system>/`` when the build has several systems."""
+    from .names import c_identifier_of
+    from .render.cheader import firmware_header_outputs_of
+    from .render.csource import c_source_of, c_source_outputs_of, jailhouse_headers_of
+    from .render.cspace import cspace_outputs_of
+    from .render.elf import elf_object_of
+
+    unknown = set(emit) - set(EMIT_KINDS)
+    if unknown:
+        raise InputError([error("BUILD-EMIT", f"unknown output kind {sorted(unknown)[0]!r}",
+                                hint=f"use --emit {' or --emit '.join(EMIT_KINDS)}")])
+    outputs = blob_outputs_of(checked)
+    blobs = dict(outputs)
+    clashes: list[Diagnostic] = []
+    names = source_names_of(checked.files)
+
+    def put(rel: str, data: bytes, where: Location | None) -> None:
+        if rel in outputs:
+            if rel.startswith("include/") and outputs[rel] == data:
+                return  # the shared Jailhouse headers, identical for every configuration
+            clashes.append(error("BUILD-NAME-CLASH", f"two outputs would be written to {rel}",
+                                 where, hint="rename one of the cells or links"))
+            return
+        outputs[rel] = data
+
+    several = len(checked.assembly.systems) > 1
+    for system in checked.assembly.systems:
+        prefix = f"{file_stem_of(system.name)}/" if several else ""
+        layout = layout_of_system(system)
+        sources = _sources_of_documents(system.documents, names)
+        where = system.root.location("name")
+        produced = {**cspace_outputs_of(layout), **firmware_header_outputs_of(layout, sources)}
+        if "c" in emit:
+            produced.update(c_source_outputs_of(layout, sources))
+        if "elf" in emit:
+            machine = elf_target_of(system.arch, target, system.platform.location("arch"))
+            for cell in layout.cells:
+                blob = blobs[f"{prefix}{file_stem_of(cell.cell.name)}.cell"]
+                produced[f"{file_stem_of(cell.cell.name)}.o"] = elf_object_of(
+                    blob, c_identifier_of(cell.cell.name), machine)
+        for rel, data in produced.items():
+            put(prefix + rel, data, where)
+    for cell in checked.assembly.standalone:
+        layout = layout_of_cell(None, cell)
+        stem = file_stem_of(cell.name)
+        if "c" in emit:
+            sources = [names.get(cell.source.doc.file, cell.source.doc.file)] if cell.source else []
+            put(f"{stem}.c", c_source_of(layout, None, sources).encode("utf-8"),
+                cell.location("name"))
+            for rel, text in jailhouse_headers_of().items():
+                put(rel, text.encode("utf-8"), None)
+        if "elf" in emit:
+            machine = elf_target_of(layout.arch, target, cell.location("arch"))
+            put(f"{stem}.o", elf_object_of(blobs[f"{stem}.cell"], c_identifier_of(cell.name),
+                                           machine), cell.location("name"))
+    if clashes:
+        raise ConfigError(clashes)
+    return outputs
+
+
+def inmate_diagnostics_of_specs(checked: Checked, specs: Sequence[str]) -> list[Diagnostic]:
+    """``check --inmate CELL=FILE``: the problems of running each image in its cell
+    (``CELL`` may be ``SYSTEM/CELL`` when several systems have a cell of that name)."""
+    from .diagnostics import did_you_mean
+    from .inmate import inmate_diagnostics_of
+
+    candidates = [(s, c) for s in checked.assembly.systems for c in s.all_cells]
+    candidates += [(None, c) for c in checked.assembly.standalone]
+    found: list[Diagnostic] = []
+    for spec in specs:
+        cell_name, sep, file = spec.partition("=")
+        if not sep or not cell_name or not file:
+            raise InputError([error("INMATE-SPEC", f"--inmate expects CELL=FILE, got {spec!r}",
+                                    hint="e.g. --inmate rt-app=build/rt-app.elf")])
+        matches = [(s, c) for s, c in candidates if c.name == cell_name
+                   or (s is not None and f"{s.name}/{c.name}" == cell_name)]
+        if len(matches) != 1:
+            names = [c.name for _, c in candidates]
+            if matches:
+                message = (f"cell {cell_name!r} exists in several systems; "
+                           "name it as SYSTEM/CELL")
+                hint = ", ".join(f"{s.name}/{c.name}" for s, c in matches if s is not None)
+            else:
+                message = f"no cell named {cell_name!r} in the given files"
+                hint = did_you_mean(cell_name, names) or f"cells: {', '.join(names) or 'none'}"
+            raise InputError([error("INMATE-CELL", message, Location(file), hint=hint)])
+        try:
+            data = Path(file).read_bytes()
+        except OSError as exc:
+            raise InputError([error("IO-READ", f"cannot read {file}: {exc.strerror or exc}",
+                                    Location(file))]) from None
+        system, cell = matches[0]
+        found.extend(inmate_diagnostics_of(system, cell, data, file))
+    return found
+
+
+# --- import: existing blobs (or ELF objects carrying them) -> YAML ---------------------------
+
+ELF_MAGIC = b"\x7fELF"
+
+
+@dataclass
+class Imported:
+    """YAML files to write (output name -> text) and what was noticed on the way."""
+    outputs: dict[str, bytes]
+    diagnostics: list[Diagnostic]
+
+
+def parsed_input_of(path: Path):
+    """A blob file, or an ELF object compiled from a C config, decoded."""
+    from .blobread import parsed_blob_of
+    from .elfread import blob_bytes_of_elf
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError([error("IO-READ", f"cannot read {path}: {exc.strerror or exc}",
+                                Location(str(path)))]) from None
+    if data.startswith(ELF_MAGIC):
+        data = blob_bytes_of_elf(data, str(path))
+    return parsed_blob_of(data, str(path))
+
+
+def imported_files_of(paths: Sequence[str | Path]) -> Imported:
+    """Import blobs together (so links between them are lifted) and prove each import by
+    rebuilding it: a YAML that would not reproduce its blob byte for byte is reported.
+    Inputs that cannot be decoded are reported and skipped; the others still import."""
+    from .blobread import blob_bytes_of
+    from .diagnostics import BlobError, warning
+    from .imports import imported_documents_of
+    from .render.yaml_doc import yaml_text_of
+
+    diagnostics: list[Diagnostic] = []
+    blobs = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_file():
+            raise InputError([error("IO-MISSING", f"no such file: {raw}", Location(str(raw)))])
+        try:
+            blob = parsed_input_of(path)
+        except BlobError as exc:
+            diagnostics.extend(exc.diagnostics)
+            continue
+        diagnostics.extend(blob.diagnostics)
+        blobs.append(blob)
+    documents = imported_documents_of(blobs)
+    outputs: dict[str, bytes] = {}
+    texts: dict[str, str] = {}
+    for doc in documents:
+        diagnostics.extend(doc.diagnostics)
+        if doc.name in outputs:
+            raise InputError([error("IMPORT-NAME-CLASH", f"two inputs would both be written to {doc.name}",
+                                    Location(doc.source), hint="import them into different directories")])
+        texts[doc.name] = yaml_text_of(doc)
+        outputs[doc.name] = texts[doc.name].encode("utf-8")
+    rebuilt = _rebuilt_blobs_of(texts)
+    for blob, doc in zip(blobs, documents):
+        expected = blob_bytes_of(blob)
+        again = rebuilt.get(doc.name)
+        if again != expected:
+            at = next((i for i, (a, b) in enumerate(zip(again or b"", expected)) if a != b),
+                      min(len(again or b""), len(expected)))
+            diagnostics.append(warning(
+                "IMPORT-INEXACT", f"{doc.name} does not rebuild {blob.file} byte for byte "
+                f"(first difference at offset {at:#x})", Location(blob.file),
+                hint="please report this with the blob"))
+    return Imported(outputs, sorted_diagnostics(diagnostics))
+
+
+def _rebuilt_blobs_of(texts: dict[str, str]) -> dict[str, bytes]:
+    """YAML name -> the blob ``partcfg build --force`` makes of it (in memory)."""
+    from .load import load_yaml_text
+
+    documents = {}
+    for name, text in texts.items():
+        try:
+            documents[name] = document_of(load_yaml_text(text, name))
+        except ConfigError:
+            continue
+    assembly = assembly_of(list(documents.values()))
+    by_cell: dict[int, bytes] = {}
+    for system in assembly.systems:
+        layout = layout_of_system(system)
+        for cell_layout, (_, blob) in zip(layout.cells, blobs_of_system(layout).items()):
+            by_cell[id(cell_layout.cell)] = blob
+    for cell in assembly.standalone:
+        by_cell[id(cell)] = cell_payload_of(layout_of_cell(None, cell))
+    return {name: by_cell[id(doc.cell)] for name, doc in documents.items()
+            if doc.cell is not None and id(doc.cell) in by_cell}

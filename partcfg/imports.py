@@ -1,0 +1,657 @@
+"""Model layer: decoded blobs (``blobread``) -> the plain data of partcfg YAML documents.
+
+The reverse direction of the flow, for ``partcfg import``: each parsed ``.cell`` file
+becomes one document's data (dicts, lists, ints, strings: exactly what the YAML file
+will hold), written the idiomatic way (sizes as ``4K``, flags as words, CPU sets and
+interrupt lines as ranges, BDFs as ``bb:dd.f``, names instead of indices) and such that
+building the document again yields the very same bytes. Whatever partcfg has no
+idiomatic form for is kept raw (numbers in flag lists, ``caps_start``, ``cpu_set_size``,
+``id``, padding); whatever cannot be kept at all is named in an IMPORT-INEXACT warning.
+
+Blobs of one system imported together are related: cell blobs join the system blob's
+system, and ivshmem devices whose peers agree exactly (spec/ivshmem-v2.md) are lifted
+into ``links:`` of the system file, with ``- link: NAME`` placements at the original
+array positions so that the rebuilt arrays are identical. Link semantics are taken from
+``model`` (``Link``, ``link_regions_of``), the same code the build uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import jailhouse as jh
+from .blobread import SYSTEM_KIND, ParsedBlob, ParsedCell
+from .diagnostics import Diagnostic, Location, info, warning
+from .model import VIRTIO_DEVICES, Link, format_protocol, link_regions_of
+from .units import format_bdf, format_flags, format_ranges, format_size
+
+INEXACT = "IMPORT-INEXACT"
+
+
+class Hex(int):
+    """An int the YAML renderer writes in hex (addresses, masks); equal to the plain int."""
+
+    def __repr__(self) -> str:
+        return f"0x{int(self):x}"
+
+
+@dataclass
+class ImportedDocument:
+    """One YAML document to write: its input, its file name, its data and what was noted."""
+    source: str                      # the blob's path
+    name: str                        # output file name: input stem + ".yaml"
+    data: dict
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+# --- number forms ----------------------------------------------------------------------------
+
+def _size(value: int) -> str | int:
+    text = format_size(value)
+    return Hex(value) if isinstance(text, str) and text.startswith("0x") else text
+
+
+def _small(value: int) -> int:
+    """Lengths and counts: decimal when tiny, hex otherwise (as the examples write them)."""
+    return value if value < 10 else Hex(value)
+
+
+def _flags(mask: int, names: dict[str, int]) -> list:
+    return [Hex(w) if isinstance(w, int) else w for w in format_flags(mask, names)]
+
+
+def _choice(value: int, names: dict[str, int]) -> str | int:
+    for word, number in names.items():
+        if number == value:
+            return word
+    return value
+
+
+def _ranges(numbers: list[int]) -> str | int:
+    """``0-3,6`` for a set of numbers; long runs are split because the CPU-set parser
+    refuses a single range of more than 4097 numbers."""
+    parts = []
+    for part in format_ranges(numbers).split(","):
+        lo, _, hi = part.partition("-")
+        lo_n, hi_n = int(lo), int(hi or lo)
+        while hi_n - lo_n > 4096:
+            parts.append(f"{lo_n}-{lo_n + 4096}")
+            lo_n += 4097
+        parts.append(str(lo_n) if lo_n == hi_n else f"{lo_n}-{hi_n}")
+    text = ",".join(parts)
+    return int(text) if text.isdigit() else text
+
+
+def _bits_of(data: bytes) -> list[int]:
+    return [i * 8 + b for i, byte in enumerate(data) if byte for b in range(8) if byte >> b & 1]
+
+
+def _dashed_bdf(domain: int, bdf: int) -> str:
+    text = format_bdf(bdf).replace(":", "-").replace(".", "-")
+    return f"{domain:04x}-{text}" if domain else text
+
+
+def _is_zero(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_is_zero(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_is_zero(v) for v in value)
+    if isinstance(value, (bytes, bytearray)):
+        return not any(value)
+    return not value
+
+
+# --- one import: who belongs to which system ---------------------------------------------------
+
+@dataclass
+class _Entry:
+    """One input blob on its way to a document."""
+    blob: ParsedBlob
+    stem: str
+    diagnostics: list[Diagnostic]
+    cell_name: str = ""
+    system: str | None = None        # system name the document joins (None: standalone)
+    is_root: bool = False
+    # lifted links: first region index -> (link name, virt or None); covered region indices;
+    # PCI device index -> link name
+    link_regions: dict[int, tuple[str, int | None]] = field(default_factory=dict)
+    covered: set[int] = field(default_factory=set)
+    link_devices: dict[int, str] = field(default_factory=dict)
+    links: dict[str, dict] = field(default_factory=dict)   # system file only
+
+    def note(self, message: str, rule: str = INEXACT, hint: str | None = None) -> None:
+        self.diagnostics.append(warning(rule, message, Location(self.blob.file), hint=hint))
+
+
+def imported_documents_of(blobs: list[ParsedBlob]) -> list[ImportedDocument]:
+    """One document per blob, in input order. Cell blobs join the system blob imported with
+    them (the one in the same directory when there are several); links are lifted where
+    all their peers are present and agree."""
+    entries: list[_Entry] = []
+    used_stems: set[str] = set()
+    for blob in blobs:
+        stem = Path(blob.file).stem or "blob"
+        unique, n = stem, 2
+        while unique.lower() in used_stems:
+            unique, n = f"{stem}-{n}", n + 1
+        used_stems.add(unique.lower())
+        entry = _Entry(blob, unique, list(blob.diagnostics))
+        entry.cell_name = _cell_name_of(entry)
+        entries.append(entry)
+
+    systems = [e for e in entries if e.blob.kind == SYSTEM_KIND]
+    for e in systems:
+        e.system, e.is_root = e.stem, True
+    members: dict[str, list[_Entry]] = {e.stem: [e] for e in systems}
+    for e in entries:
+        if e.blob.kind == SYSTEM_KIND or not systems:
+            continue
+        candidates = systems
+        if len(systems) > 1:
+            parent = Path(e.blob.file).parent
+            candidates = [s for s in systems if Path(s.blob.file).parent == parent]
+        if len(candidates) != 1:
+            e.diagnostics.append(info(
+                "IMPORT-STANDALONE", f"imported as a standalone cell: {len(candidates)} system "
+                "blobs could be its system", Location(e.blob.file),
+                hint="import a system blob with its cell blobs (one system per directory)"))
+            continue
+        system = candidates[0]
+        if e.blob.arch != system.blob.arch:
+            e.note(f"imported as a standalone cell: its architecture {_arch_word(e.blob.arch)} "
+                   f"differs from system {system.stem!r} ({_arch_word(system.blob.arch)})",
+                   rule="IMPORT-ARCH")
+            continue
+        clash = next((m for m in members[system.stem] if m.cell_name == e.cell_name), None)
+        if clash is not None:
+            e.note(f"imported as a standalone cell: cell name {e.cell_name!r} is already used "
+                   f"by {clash.blob.file} in system {system.stem!r}", rule="IMPORT-NAME-CLASH")
+            continue
+        e.system = system.stem
+        members[system.stem].append(e)
+
+    for group in members.values():
+        _lift_links(group)
+    return [ImportedDocument(e.blob.file, e.stem + ".yaml", _document_data_of(e), e.diagnostics)
+            for e in entries]
+
+
+def _arch_word(arch: int) -> str:
+    return str(_choice(arch, jh.ARCHITECTURES))
+
+
+def _cell_name_of(entry: _Entry) -> str:
+    raw = entry.blob.cell.name
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        entry.note(f"cell name {raw!r} is not UTF-8; the undecodable bytes are replaced")
+        return raw.decode("utf-8", "replace")
+
+
+# --- links ------------------------------------------------------------------------------------
+
+_LINK_DEVICE_ZERO_FIELDS = ("caps_start", "num_caps", "num_msi_vectors", "msi_bits",
+                            "msix_region_size", "msix_address")
+
+
+def _lift_links(group: list[_Entry]) -> None:
+    """Lift every ivshmem BDF whose devices across ``group`` (root first) form one exact
+    link into the root's ``links``, marking the lifted array entries of every peer."""
+    root = group[0]
+    by_bdf: dict[tuple[int, int], list[tuple[_Entry, int]]] = {}
+    for e in group:
+        for i, dev in enumerate(e.blob.cell.pci_devices):
+            if dev["type"] == jh.PCI_TYPE_IVSHMEM:
+                by_bdf.setdefault((dev["domain"], dev["bdf"]), []).append((e, i))
+    for (domain, bdf), devices in by_bdf.items():
+        if len({id(e) for e, _ in devices}) != len(devices):
+            continue  # one cell with two devices at one BDF: no single link describes that
+        lifted = _link_of(domain, bdf, devices)
+        if lifted is None:
+            continue
+        name, data, placements = lifted
+        if name in root.links:
+            continue
+        if any(e.covered & set(range(start, start + count)) for e, _, start, count, _ in placements):
+            continue  # the regions overlap a link lifted before
+        root.links[name] = data
+        for e, dev_index, start, count, virt in placements:
+            e.link_regions[start] = (name, virt)
+            e.covered.update(range(start, start + count))
+            e.link_devices[dev_index] = name
+
+
+def _link_of(domain: int, bdf: int, devices: list[tuple[_Entry, int]]):
+    """(name, YAML data, placements) of the link these devices form, or None when they do
+    not form one exactly. A placement is (entry, device index, first region, count, virt)."""
+    devs = [(e, i, e.blob.cell.pci_devices[i]) for e, i in devices]
+    first = devs[0][2]
+    peers_count = first["shmem_peers"]
+    if peers_count < 2 or len(devs) != peers_count:
+        return None
+    if sorted(d["shmem_dev_id"] for _, _, d in devs) != list(range(peers_count)):
+        return None
+    by_id = sorted(devs, key=lambda item: item[2]["shmem_dev_id"])
+    for _, _, d in by_id:
+        if any(d[k] for k in _LINK_DEVICE_ZERO_FIELDS) or d["shmem_peers"] != peers_count \
+                or d["iommu"] != first["iommu"] or d["bar_mask"] != first["bar_mask"] \
+                or d["num_msix_vectors"] != first["num_msix_vectors"]:
+            return None
+    peer_names = [e.cell_name for e, _, _ in by_id]
+
+    protocols = [d["shmem_protocol"] for _, _, d in by_id]
+    backend = None
+    if len(set(protocols)) == 1:
+        protocol_value: str | int = format_protocol(protocols[0])
+        prefix = {0x0001: "veth"}.get(protocols[0], "ivshmem")
+        if protocols[0] >= 0x8000:
+            prefix = f"virtio-{_virtio_device(protocols[0] & 0x3FFF)}"
+    else:
+        backs = [k for k, p in enumerate(protocols) if p >= 0xC000]
+        if len(backs) != 1:
+            return None
+        device = protocols[backs[0]] - 0xC000
+        if any(p != 0x8000 + device for k, p in enumerate(protocols) if k != backs[0]):
+            return None
+        protocol_value = f"virtio:{_virtio_device(device)}"
+        backend = peer_names[backs[0]]
+        prefix = f"virtio-{_virtio_device(device)}"
+    name = f"{prefix}-{_dashed_bdf(domain, bdf)}"
+
+    # The layout is read off peer 0's entries; every peer is then compared with what the
+    # model derives from it, so a guess that is wrong simply leaves the devices raw.
+    e0, _, d0 = by_id[0]
+    memory0 = e0.blob.cell.memory
+    start0 = d0["shmem_regions_start"]
+    if start0 + 2 + peers_count > len(memory0):
+        return None
+    state, rw, output = memory0[start0], memory0[start0 + 1], memory0[start0 + 2]
+    data: dict[str, Any] = {"bdf": format_bdf(bdf)}
+    if domain:
+        data["domain"] = domain
+    if first["iommu"]:
+        data["iommu"] = first["iommu"]
+    data["base"] = Hex(state["phys_start"])
+    data["state_table"] = _size(state["size"])
+    if rw["size"]:
+        data["rw_section"] = _size(rw["size"])
+    if output["size"]:
+        data["output_section"] = _size(output["size"])
+    data["peers"] = peer_names
+    msix = first["num_msix_vectors"]
+    data["interrupts"] = {"msix": msix} if msix else "intx"
+    data["protocol"] = protocol_value
+    if backend is not None:
+        data["backend"] = backend
+    try:
+        link = Link.model_validate(data)
+    except ValidationError:
+        return None
+    if tuple(first["bar_mask"]) != link.effective_bar_mask:
+        data["bar_mask"] = [Hex(m) if m else 0 for m in first["bar_mask"]]
+        link = Link.model_validate(data)
+
+    placements = []
+    count = 2 + peers_count
+    for peer_id, (e, dev_index, d) in enumerate(by_id):
+        memory = e.blob.cell.memory
+        start = d["shmem_regions_start"]
+        if start + count > len(memory):
+            return None
+        actual = memory[start:start + count]
+        virt = actual[0]["virt_start"]
+        expected = link_regions_of(name, link, peer_id, e.is_root, virt, None)
+        if [(r.phys, r.virt, r.size, r.flags) for r in expected] != \
+                [(r["phys_start"], r["virt_start"], r["size"], r["flags"]) for r in actual]:
+            return None
+        if d["shmem_protocol"] != link.protocol_of_peer(peer_id):
+            return None
+        placements.append((e, dev_index, start, count, None if virt == link.base else virt))
+    return name, data, placements
+
+
+def _virtio_device(number: int) -> str | int:
+    return _choice(number, VIRTIO_DEVICES)
+
+
+# --- documents --------------------------------------------------------------------------------
+
+def _document_data_of(e: _Entry) -> dict:
+    data: dict[str, Any] = {}
+    if e.system is not None:
+        data["system"] = e.system
+    if e.blob.kind == SYSTEM_KIND:
+        data["platform"] = _platform_of(e)
+    data["cell"] = _cell_of(e)
+    if e.links:
+        data["links"] = e.links
+    return data
+
+
+def _console_of(console: dict) -> dict | None:
+    if _is_zero(console):
+        return None
+    result: dict[str, Any] = {"type": _choice(console["type"], jh.CONSOLE_TYPES)}
+    if console["address"]:
+        result["address"] = Hex(console["address"])
+    if console["size"]:
+        result["size"] = _size(console["size"])
+    if console["flags"]:
+        result["flags"] = _flags(console["flags"], jh.CONSOLE_FLAGS)
+    for key in ("divider", "gate_nr"):
+        if console[key]:
+            result[key] = console[key]
+    if console["clock_reg"]:
+        result["clock_reg"] = Hex(console["clock_reg"])
+    return result
+
+
+def _platform_of(e: _Entry) -> dict:
+    header = e.blob.header or {}
+    result: dict[str, Any] = {"arch": _arch_word(e.blob.arch)}
+    if header["flags"]:
+        result["flags"] = _flags(header["flags"], jh.SYSTEM_FLAGS)
+    hv = header["hypervisor_memory"]
+    hv_data: dict[str, Any] = {"phys": Hex(hv["phys_start"]), "size": _size(hv["size"])}
+    if hv["virt_start"]:
+        hv_data["virt"] = Hex(hv["virt_start"])
+    if hv["flags"]:
+        hv_data["flags"] = _flags(hv["flags"], jh.MEM_FLAGS)
+    result["hypervisor_memory"] = hv_data
+    console = _console_of(header["debug_console"])
+    if console is not None:
+        result["debug_console"] = console
+    info_ = header["platform_info"]
+    pci: dict[str, Any] = {}
+    if info_["pci_mmconfig_base"]:
+        pci["mmconfig_base"] = Hex(info_["pci_mmconfig_base"])
+    if info_["pci_mmconfig_end_bus"]:
+        pci["end_bus"] = Hex(info_["pci_mmconfig_end_bus"])
+    if info_["pci_is_virtual"]:
+        pci["virtual"] = True
+        if info_["pci_is_virtual"] != 1:
+            e.note(f"pci_is_virtual is {info_['pci_is_virtual']}; partcfg writes it as 1 (true)")
+    if info_["pci_domain"]:
+        pci["domain"] = info_["pci_domain"]
+    if pci:
+        result["pci"] = pci
+    units = [_iommu_of(u) for u in info_["iommu_units"]]
+    while units and units[-1] is None:
+        units.pop()
+    if units:
+        result["iommus"] = [u or {"type": "none"} for u in units]
+
+    arch = info_["arch"]
+    raw = jh.ARCH_ARM.pack(arch["arm"])   # the ARM variant spans the whole 44 bytes
+    if e.blob.arch == jh.ARCHITECTURES["x86"]:
+        x86 = arch["x86"]
+        data: dict[str, Any] = {}
+        if x86["pm_timer_address"]:
+            data["pm_timer_address"] = Hex(x86["pm_timer_address"])
+        if x86["apic_mode"]:
+            data["apic_mode"] = _choice(x86["apic_mode"], jh.APIC_MODES)
+        for key in ("vtd_interrupt_limit", "tsc_khz", "apic_khz"):
+            if x86[key]:
+                data[key] = x86[key]
+        if data:
+            result["x86"] = data
+        if x86["padding"]:
+            e.note(f"x86 platform padding byte is {x86['padding']:#x}; partcfg writes 0")
+        if any(raw[jh.ARCH_X86.size:]):
+            e.note(f"bytes {jh.ARCH_X86.size}..{len(raw) - 1} of the x86 platform part are not "
+                   "zero; partcfg writes zeros")
+    else:
+        arm = arch["arm"]
+        data = {}
+        if arm["maintenance_irq"]:
+            data["maintenance_irq"] = arm["maintenance_irq"]
+        if arm["gic_version"]:
+            data["gic_version"] = arm["gic_version"]
+        for key in ("gicd_base", "gicc_base", "gich_base", "gicv_base", "gicr_base"):
+            if arm[key]:
+                data[key] = Hex(arm[key])
+        if data:
+            result["arm"] = data
+        if any(arm["padding"]):
+            e.note(f"ARM platform padding bytes are {bytes(arm['padding']).hex()}; partcfg "
+                   "writes zeros")
+    return result
+
+
+def _iommu_of(unit: dict) -> dict | None:
+    if _is_zero({k: v for k, v in unit.items() if k != "variant"}) \
+            and not any(jh.IOMMU_PVU_PART.pack(unit["variant"]["tipvu"])):
+        return None
+    result: dict[str, Any] = {"type": _choice(unit["type"], jh.IOMMU_TYPES)}
+    if unit["base"]:
+        result["base"] = Hex(unit["base"])
+    if unit["size"]:
+        result["size"] = _size(unit["size"])
+    amd, pvu = unit["variant"]["amd"], unit["variant"]["tipvu"]
+    if unit["type"] == jh.IOMMU_AMD and not _is_zero(amd):
+        data: dict[str, Any] = {}
+        if amd["bdf"]:
+            data["bdf"] = format_bdf(amd["bdf"])
+        for key in ("base_cap", "msi_cap", "features"):
+            if amd[key]:
+                data[key] = Hex(amd[key])
+        result["amd"] = data
+    # The TI PVU view spans all 12 bytes, so it also carries any bytes another type leaves.
+    rest = jh.IOMMU_PVU_PART.pack(pvu)[jh.IOMMU_AMD_PART.size if unit["type"] == jh.IOMMU_AMD else 0:]
+    if any(rest):
+        data = {}
+        if pvu["tlb_base"]:
+            data["tlb_base"] = Hex(pvu["tlb_base"])
+        if pvu["tlb_size"]:
+            data["tlb_size"] = _size(pvu["tlb_size"])
+        result["pvu"] = data
+    return result
+
+
+def _cell_of(e: _Entry) -> dict:
+    cell: ParsedCell = e.blob.cell
+    desc = cell.descriptor
+    result: dict[str, Any] = {"name": e.cell_name}
+    if e.system is None:
+        result["arch"] = _arch_word(e.blob.arch)
+    if e.blob.kind == SYSTEM_KIND and (any(desc["signature"]) or desc["architecture"]
+                                       or desc["revision"]):
+        e.note("the root cell descriptor's signature/architecture/revision are not zero; "
+               "partcfg writes zeros there")
+    if desc["flags"]:
+        result["flags"] = _flags(desc["flags"], jh.CELL_FLAGS)
+    cpus = _bits_of(cell.cpu_set)
+    if cpus:
+        result["cpus"] = _ranges(cpus)
+    if len(cell.cpu_set) != 8 * (max(cpus, default=0) // 64 + 1):
+        result["cpu_set_size"] = len(cell.cpu_set)
+
+    region_names = _region_names_of(e)
+    memory: list[Any] = []
+    for i, region in enumerate(cell.memory):
+        if i in e.link_regions:
+            link, virt = e.link_regions[i]
+            memory.append({"link": link} if virt is None else {"link": link, "virt": Hex(virt)})
+        elif i not in e.covered:
+            memory.append(_memory_region_of(region, region_names.get(i)))
+    if memory:
+        result["memory"] = memory
+    if cell.cache:
+        result["cache_regions"] = [_cache_region_of(c) for c in cell.cache]
+    if cell.irqchips:
+        result["irqchips"] = [_irqchip_of(c) for c in cell.irqchips]
+    if cell.pio:
+        result["pio"] = [{"base": Hex(p["base"]), "length": _small(p["length"])} for p in cell.pio]
+    groups, group_names_of_device = _cap_groups_of(e)
+    if groups:
+        result["pci_caps"] = groups
+    if cell.pci_devices:
+        result["pci_devices"] = [
+            {"link": e.link_devices[i]} if i in e.link_devices
+            else _pci_device_of(e, dev, group_names_of_device.get(i), region_names)
+            for i, dev in enumerate(cell.pci_devices)]
+    if cell.stream_ids:
+        result["stream_ids"] = [Hex(s["id"]) for s in cell.stream_ids]
+    if desc["vpci_irq_base"]:
+        result["vpci_irq_base"] = desc["vpci_irq_base"]
+    for key in ("cpu_reset_address", "msg_reply_timeout"):
+        if desc[key]:
+            result[key] = Hex(desc[key])
+    console = _console_of(desc["console"])
+    if console is not None:
+        result["console"] = console
+    if desc["id"]:
+        result["id"] = desc["id"]
+    return result
+
+
+def _region_names_of(e: _Entry) -> dict[int, str]:
+    """Names for the regions raw ivshmem devices point at (their first region)."""
+    names: dict[int, str] = {}
+    taken: set[str] = set()
+    memory = e.blob.cell.memory
+    for i, dev in enumerate(e.blob.cell.pci_devices):
+        start = dev["shmem_regions_start"]
+        if i in e.link_devices or dev["type"] != jh.PCI_TYPE_IVSHMEM or start >= len(memory) \
+                or start in e.covered or start in names:
+            continue
+        base = f"ivshmem-{_dashed_bdf(dev['domain'], dev['bdf'])}"
+        name, n = base, 2
+        while name in taken:
+            name, n = f"{base}-{n}", n + 1
+        taken.add(name)
+        names[start] = name
+    return names
+
+
+def _memory_region_of(region: dict, name: str | None) -> dict:
+    result: dict[str, Any] = {}
+    if name is not None:
+        result["name"] = name
+    phys, virt, flags = region["phys_start"], region["virt_start"], region["flags"]
+    if phys or not flags & jh.MEM_COMM_REGION:
+        result["phys"] = Hex(phys)
+    if virt != phys:
+        result["virt"] = Hex(virt)
+    result["size"] = _size(region["size"])
+    if flags:
+        result["flags"] = _flags(flags, jh.MEM_FLAGS)
+    return result
+
+
+def _cache_region_of(cache: dict) -> dict:
+    result: dict[str, Any] = {"start": Hex(cache["start"]), "size": Hex(cache["size"])}
+    if cache["type"] != 3:   # the model's default: L3 unified
+        result["type"] = _choice(cache["type"], jh.CACHE_TYPES)
+    if cache["flags"]:
+        result["flags"] = _flags(cache["flags"], jh.CACHE_FLAGS)
+    if cache["padding"]:
+        result["padding"] = cache["padding"]
+    return result
+
+
+def _irqchip_of(chip: dict) -> dict:
+    result: dict[str, Any] = {"address": Hex(chip["address"])}
+    if chip["id"]:
+        result["id"] = Hex(chip["id"])
+    result["pin_base"] = chip["pin_base"]
+    words = b"".join(w.to_bytes(4, "little") for w in chip["pin_bitmap"])
+    lines = [chip["pin_base"] + bit for bit in _bits_of(words)]
+    if lines:
+        result["interrupts"] = _ranges(lines)
+    return result
+
+
+def _cap_groups_of(e: _Entry) -> tuple[list[dict], dict[int, list[str]]]:
+    """Capability groups: the cap array cut at every device's first and past-the-end index,
+    each group named after the first device whose capabilities it holds."""
+    cell = e.blob.cell
+    caps = cell.pci_caps
+    ranges: dict[int, tuple[int, int]] = {}
+    for i, dev in enumerate(cell.pci_devices):
+        if i in e.link_devices or not dev["num_caps"]:
+            continue
+        start, end = dev["caps_start"], dev["caps_start"] + dev["num_caps"]
+        if end <= len(caps):
+            ranges[i] = (start, end)
+    cuts = sorted({0, len(caps), *(s for s, _ in ranges.values()), *(t for _, t in ranges.values())})
+    spans = [(a, b) for a, b in zip(cuts, cuts[1:]) if a < b]
+    names: list[str] = []
+    taken: set[str] = set()
+    for a, b in spans:
+        owner = next((i for i, (s, t) in ranges.items() if s <= a and b <= t), None)
+        if owner is None:
+            base = f"caps-{a}"
+        else:
+            dev = cell.pci_devices[owner]
+            base = f"caps-{_dashed_bdf(dev['domain'], dev['bdf'])}"
+        name, n = base, 2
+        while name in taken:
+            name, n = f"{base}-{n}", n + 1
+        taken.add(name)
+        names.append(name)
+    groups = [{"name": name, "caps": [_capability_of(c) for c in caps[a:b]]}
+              for name, (a, b) in zip(names, spans)]
+    of_device = {i: [name for name, (a, b) in zip(names, spans) if s <= a and b <= t]
+                 for i, (s, t) in ranges.items()}
+    return groups, of_device
+
+
+def _capability_of(cap: dict) -> dict:
+    result: dict[str, Any] = {"id": Hex(cap["id"] & ~jh.PCI_EXT_CAP)}
+    if cap["id"] & jh.PCI_EXT_CAP:
+        result["extended"] = True
+    result["start"] = Hex(cap["start"])
+    result["length"] = cap["len"]
+    if cap["flags"]:
+        result["flags"] = _flags(cap["flags"], jh.PCI_CAP_FLAGS)
+    return result
+
+
+def _pci_device_of(e: _Entry, dev: dict, cap_groups: list[str] | None,
+                   region_names: dict[int, str]) -> dict:
+    result: dict[str, Any] = {"type": _choice(dev["type"], jh.PCI_TYPES),
+                              "bdf": format_bdf(dev["bdf"])}
+    if dev["domain"]:
+        result["domain"] = dev["domain"]
+    if dev["iommu"]:
+        result["iommu"] = dev["iommu"]
+    if any(dev["bar_mask"]):
+        result["bar_mask"] = [Hex(m) if m else 0 for m in dev["bar_mask"]]
+    if cap_groups:
+        result["caps"] = cap_groups
+    else:
+        if dev["caps_start"]:
+            result["caps_start"] = dev["caps_start"]
+        if dev["num_caps"]:
+            e.note(f"PCI device {format_bdf(dev['bdf'])}: capabilities {dev['caps_start']}.."
+                   f"{dev['caps_start'] + dev['num_caps'] - 1} lie beyond the {len(e.blob.cell.pci_caps)} "
+                   f"capabilities of the cell; num_caps {dev['num_caps']} is written as 0")
+    if dev["num_msi_vectors"]:
+        result["msi_vectors"] = dev["num_msi_vectors"]
+    if dev["msi_bits"]:
+        result["msi_flags"] = _flags(dev["msi_bits"], jh.PCI_MSI_FLAGS)
+    if dev["num_msix_vectors"]:
+        result["msix_vectors"] = dev["num_msix_vectors"]
+    if dev["msix_region_size"]:
+        result["msix_region_size"] = _size(dev["msix_region_size"])
+    if dev["msix_address"]:
+        result["msix_address"] = Hex(dev["msix_address"])
+    start = dev["shmem_regions_start"]
+    if dev["type"] == jh.PCI_TYPE_IVSHMEM and start in region_names:
+        result["shmem_regions"] = region_names[start]
+    elif start:
+        result["shmem_regions"] = start
+    if dev["shmem_dev_id"]:
+        result["shmem_dev_id"] = dev["shmem_dev_id"]
+    if dev["shmem_peers"]:
+        result["shmem_peers"] = dev["shmem_peers"]
+    if dev["shmem_protocol"]:
+        protocol = format_protocol(dev["shmem_protocol"])
+        result["shmem_protocol"] = _small(protocol) if isinstance(protocol, int) else protocol
+    return result
