@@ -5,6 +5,7 @@ No input of any kind may reach the user as a Python traceback.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from enum import Enum
@@ -95,6 +96,27 @@ FilesArg = typer.Argument(..., help="YAML files (or directories of them)", show_
 WerrorOpt = typer.Option(False, "--werror", help="treat warnings as errors (exit 1 when there are any)")
 
 
+@contextlib.contextmanager
+def _progress(what: str):
+    """A progress bar on stderr while ``what`` runs, only for a person at a terminal (not
+    when stderr is piped and not in CI); yields the ``on_progress(done, total)`` callback."""
+    import os
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("systems"), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(what, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+        yield advance
+
+
 def _failed(diagnostics: List[Diagnostic], werror: bool) -> bool:
     """Errors fail a run; with --werror, warnings do too."""
     from .diagnostics import Severity
@@ -128,18 +150,29 @@ def build(files: List[Path] = FilesArg,
     """Validate the system(s) and write DIR/<cell>.cell for every cell, plus every
     peer's DIR/<cell>/<link>.cspace and the firmware header DIR/<cell>/partcfg_<cell>.h."""
     from .output import stale_outputs_of, write_outputs
+    from .parallel import run_tree
     from .pipeline import build_outputs_of, checked_files_of
 
-    checked = checked_files_of(files)
-    failed = _failed(checked.diagnostics, werror)
+    kinds = frozenset(e.value for e in emit)
+    machine = target.value if target else None
+    # many systems: in shares on every core (None: the serial path, e.g. on any error)
+    with _progress("building") as on_progress:
+        tree = None if force else run_tree(files, True, kinds, machine, on_progress=on_progress)
+    if tree is not None:
+        diagnostics, outputs = tree.diagnostics, tree.outputs or {}
+    else:
+        checked = checked_files_of(files)
+        diagnostics = checked.diagnostics
+    failed = _failed(diagnostics, werror)
     if failed and (check or not force):
-        _print_diagnostics(checked.diagnostics)
+        _print_diagnostics(diagnostics)
         typer.echo("nothing written" + ("" if check else " (use --force to write anyway)"), err=True)
         raise typer.Exit(EXIT_INVALID)
-    outputs = build_outputs_of(checked, {e.value for e in emit}, target.value if target else None)
+    if tree is None:
+        outputs = build_outputs_of(checked, kinds, machine)
     if check:
-        if checked.diagnostics:
-            _print_diagnostics(checked.diagnostics)
+        if diagnostics:
+            _print_diagnostics(diagnostics)
         stale = stale_outputs_of(output, outputs)
         for rel, why in stale:
             typer.echo(f"stale: {output / rel} ({why})")
@@ -150,8 +183,8 @@ def build(files: List[Path] = FilesArg,
         typer.echo(f"{len(outputs)} file{'s' if len(outputs) != 1 else ''} up to date in {output}", err=True)
         raise typer.Exit(EXIT_OK)
     written = write_outputs(output, outputs)
-    if checked.diagnostics:
-        _print_diagnostics(checked.diagnostics)
+    if diagnostics:
+        _print_diagnostics(diagnostics)
     typer.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {output}", err=True)
     raise typer.Exit(EXIT_INVALID if failed else EXIT_OK)
 
@@ -168,12 +201,26 @@ def check(files: List[Path] = FilesArg,
               help="also check an inmate ELF image against its cell's memory; repeatable"),
           ) -> None:
     """Validate only: report every problem in every file, write nothing."""
+    from .parallel import run_tree
     from .pipeline import checked_files_of, inmate_diagnostics_of_specs
 
-    checked = checked_files_of(files)
-    diagnostics = checked.diagnostics
-    if inmate:
-        diagnostics = sorted_diagnostics(diagnostics + inmate_diagnostics_of_specs(checked, inmate))
+    tree = None
+    try:
+        if not inmate:  # many systems: in shares on every core (None: the serial path)
+            with _progress("checking") as on_progress:
+                tree = run_tree(files, False, on_progress=on_progress)
+        if tree is not None:
+            diagnostics = tree.diagnostics
+        else:
+            checked = checked_files_of(files)
+            diagnostics = checked.diagnostics
+        if inmate:
+            diagnostics = sorted_diagnostics(diagnostics + inmate_diagnostics_of_specs(checked, inmate))
+    except InputError as exc:  # still in the format asked for: CI uploads what it gets
+        if format is ReportFormat.text:
+            raise
+        _print_diagnostics(sorted_diagnostics(exc.diagnostics), format, to_stderr=False)
+        raise typer.Exit(EXIT_USAGE)
     _print_diagnostics(diagnostics, format, to_stderr=False)
     raise typer.Exit(EXIT_INVALID if _failed(diagnostics, werror) else EXIT_OK)
 
@@ -220,6 +267,94 @@ def import_(files: List[Path] = typer.Argument(..., help="Jailhouse .cell blobs 
     typer.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {output}", err=True)
     decoded_all = len(written) == len(files)
     raise typer.Exit(EXIT_OK if decoded_all else EXIT_USAGE)
+
+
+class DiffFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+@_guarded
+def schema() -> None:
+    """Print the JSON Schema of the YAML input format (for editors and YAML language servers)."""
+    from .schema import schema_text
+
+    typer.echo(schema_text(), nl=False)
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command("map")
+@_guarded
+def map_(files: List[Path] = FilesArg,
+         output: Path = typer.Option(..., "-o", "--output", help="the picture to write: *.html or *.svg"),
+         ) -> None:
+    """Draw the memory map of every system: one lane per cell, links across their peers."""
+    from .output import write_outputs
+    from .pipeline import checked_files_of
+    from .render.map import map_html_of, map_svg_of, standalone_map_of, system_map_of
+
+    suffix = output.suffix.lower()
+    if suffix not in (".html", ".htm", ".svg"):
+        typer.echo(f"partcfg map: cannot tell the picture's format from {output.name!r}: "
+                   "name it *.html or *.svg", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    checked = checked_files_of(files)
+    maps = [system_map_of(s) for s in checked.assembly.systems]
+    if checked.assembly.standalone:
+        maps.append(standalone_map_of(checked.assembly.standalone))
+    if checked.diagnostics:
+        _print_diagnostics(checked.diagnostics)
+    if not maps:
+        typer.echo("nothing to draw: no system or cell could be read", err=True)
+        raise typer.Exit(EXIT_INVALID)
+    sources = [str(f) for f in checked.files]
+    text = map_svg_of(maps, sources) if suffix == ".svg" else map_html_of(maps, sources)
+    write_outputs(output.parent, {output.name: text.encode("utf-8")})
+    typer.echo(f"wrote {output} ({len(maps)} system{'s' if len(maps) != 1 else ''}, "
+               f"{sum(m.region_count for m in maps)} regions)", err=True)
+    raise typer.Exit(EXIT_INVALID if has_errors(checked.diagnostics) else EXIT_OK)
+
+
+@app.command()
+@_guarded
+def diff(old: Path = typer.Argument(..., help="old version: YAML file, .cell blob, or a directory of either",
+                                    show_default=False),
+         new: Path = typer.Argument(..., help="new version: YAML file, .cell blob, or a directory of either",
+                                    show_default=False),
+         format: DiffFormat = typer.Option(DiffFormat.text, "--format", help="text or json"),
+         ) -> None:
+    """Print what changed in meaning between two versions (exit 0: nothing, 1: changed)."""
+    from .diff import changes_of, side_of
+    from .render.diff import diff_json_of, diff_text_of
+
+    before, after = side_of(old), side_of(new)
+    changes = changes_of(before.assembly, after.assembly)
+    if format is DiffFormat.json:
+        typer.echo(diff_json_of(changes, str(old), str(new)), nl=False)
+    else:
+        typer.echo(diff_text_of(changes), nl=False)
+    raise typer.Exit(EXIT_INVALID if changes else EXIT_OK)
+
+
+@app.command()
+@_guarded
+def run(build_dir: Path = typer.Argument(..., help="the directory `partcfg build` wrote",
+                                         show_default=False),
+        bench: bool = typer.Option(False, "--bench", help="measure message rates, 64 KiB "
+                                   "throughput and round-trip time between two cells per link"),
+        seconds: float = typer.Option(1.0, "--seconds", min=0.05, max=3600.0,
+                                      help="duration of the timed traffic (of each figure "
+                                      "with --bench)"),
+        ) -> None:
+    """Run the built system(s): one process per cell, a supervisor as the hypervisor, and
+    exercise every link; exit 0 only when everything held."""
+    from .runtime.launcher import run_build_dir
+    from .runtime.report import text_of_run
+
+    report = run_build_dir(build_dir, seconds=seconds, bench=bench)
+    typer.echo(text_of_run(report))
+    raise typer.Exit(EXIT_OK if report.held else EXIT_INVALID)
 
 
 def _version(value: bool) -> None:

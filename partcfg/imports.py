@@ -45,7 +45,10 @@ class ImportedDocument:
     source: str                      # the blob's path
     name: str                        # output file name: input stem + ".yaml"
     data: dict
-    diagnostics: list[Diagnostic] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)   # found by the import
+    # the reader's own warnings (ParsedBlob.diagnostics, e.g. trailing bytes), kept apart
+    # so that a caller reporting both the blobs' and the documents' lists sees each once
+    blob_diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
 # --- number forms ----------------------------------------------------------------------------
@@ -68,7 +71,7 @@ def _choice(value: int, names: dict[str, int]) -> str | int:
     for word, number in names.items():
         if number == value:
             return word
-    return value
+    return Hex(value)  # never decimal: digits-only words (console "8250") read back as words
 
 
 def _ranges(numbers: list[int]) -> str | int:
@@ -139,7 +142,7 @@ def imported_documents_of(blobs: list[ParsedBlob]) -> list[ImportedDocument]:
         while unique.lower() in used_stems:
             unique, n = f"{stem}-{n}", n + 1
         used_stems.add(unique.lower())
-        entry = _Entry(blob, unique, list(blob.diagnostics))
+        entry = _Entry(blob, unique, [])
         entry.cell_name = _cell_name_of(entry)
         entries.append(entry)
 
@@ -176,8 +179,8 @@ def imported_documents_of(blobs: list[ParsedBlob]) -> list[ImportedDocument]:
 
     for group in members.values():
         _lift_links(group)
-    return [ImportedDocument(e.blob.file, e.stem + ".yaml", _document_data_of(e), e.diagnostics)
-            for e in entries]
+    return [ImportedDocument(e.blob.file, e.stem + ".yaml", _document_data_of(e), e.diagnostics,
+                             list(e.blob.diagnostics)) for e in entries]
 
 
 def _arch_word(arch: int) -> str:
@@ -201,7 +204,8 @@ _LINK_DEVICE_ZERO_FIELDS = ("caps_start", "num_caps", "num_msi_vectors", "msi_bi
 
 def _lift_links(group: list[_Entry]) -> None:
     """Lift every ivshmem BDF whose devices across ``group`` (root first) form one exact
-    link into the root's ``links``, marking the lifted array entries of every peer."""
+    link into the root's ``links``, marking the lifted array entries of every peer. Where
+    they do not, an IMPORT-LINK-RAW note in each file involved says why."""
     root = group[0]
     by_bdf: dict[tuple[int, int], list[tuple[_Entry, int]]] = {}
     for e in group:
@@ -209,16 +213,24 @@ def _lift_links(group: list[_Entry]) -> None:
             if dev["type"] == jh.PCI_TYPE_IVSHMEM:
                 by_bdf.setdefault((dev["domain"], dev["bdf"]), []).append((e, i))
     for (domain, bdf), devices in by_bdf.items():
-        if len({id(e) for e, _ in devices}) != len(devices):
-            continue  # one cell with two devices at one BDF: no single link describes that
         lifted = _link_of(domain, bdf, devices)
-        if lifted is None:
+        if isinstance(lifted, tuple):
+            name, data, placements = lifted
+            overlapping = [e for e, _, start, count, _ in placements
+                           if e.covered & set(range(start, start + count))]
+            if overlapping:
+                lifted = (f"its regions in {overlapping[0].cell_name!r} overlap those of a link "
+                          "lifted before")
+            elif name in root.links:  # cannot happen (names carry the BDF); a safeguard
+                lifted = f"the name {name!r} is taken"
+        if isinstance(lifted, str):
+            where = "" if not domain else f" in PCI domain {domain}"
+            involved = list({id(e): e for e, _ in devices}.values())
+            for e in involved:
+                e.diagnostics.append(info(
+                    "IMPORT-LINK-RAW", f"ivshmem devices at {format_bdf(bdf)}{where} kept as raw "
+                    f"PCI devices and regions: {lifted}", Location(e.blob.file)))
             continue
-        name, data, placements = lifted
-        if name in root.links:
-            continue
-        if any(e.covered & set(range(start, start + count)) for e, _, start, count, _ in placements):
-            continue  # the regions overlap a link lifted before
         root.links[name] = data
         for e, dev_index, start, count, virt in placements:
             e.link_regions[start] = (name, virt)
@@ -227,21 +239,33 @@ def _lift_links(group: list[_Entry]) -> None:
 
 
 def _link_of(domain: int, bdf: int, devices: list[tuple[_Entry, int]]):
-    """(name, YAML data, placements) of the link these devices form, or None when they do
-    not form one exactly. A placement is (entry, device index, first region, count, virt)."""
+    """(name, YAML data, placements) of the link these devices form, or the reason why
+    they do not form one exactly. A placement is (entry, device index, first region,
+    region count, virt or None)."""
     devs = [(e, i, e.blob.cell.pci_devices[i]) for e, i in devices]
     first = devs[0][2]
     peers_count = first["shmem_peers"]
-    if peers_count < 2 or len(devs) != peers_count:
-        return None
-    if sorted(d["shmem_dev_id"] for _, _, d in devs) != list(range(peers_count)):
-        return None
+    cells = [e.cell_name for e, _, _ in devs]
+    twice = sorted({n for n in cells if cells.count(n) > 1})
+    if twice:
+        return f"cell {twice[0]!r} has more than one device at this address"
+    if any(d["shmem_peers"] != peers_count for _, _, d in devs):
+        return "the devices disagree on the number of peers (shmem_peers)"
+    if peers_count < 2:
+        return f"shmem_peers is {peers_count}; a link has 2 or more peers"
+    if len(devs) != peers_count:
+        return f"{len(devs)} of its {peers_count} peers were imported"
+    ids = sorted(d["shmem_dev_id"] for _, _, d in devs)
+    if ids != list(range(peers_count)):
+        return f"the peer IDs are {ids}, not 0..{peers_count - 1}"
     by_id = sorted(devs, key=lambda item: item[2]["shmem_dev_id"])
-    for _, _, d in by_id:
-        if any(d[k] for k in _LINK_DEVICE_ZERO_FIELDS) or d["shmem_peers"] != peers_count \
-                or d["iommu"] != first["iommu"] or d["bar_mask"] != first["bar_mask"] \
-                or d["num_msix_vectors"] != first["num_msix_vectors"]:
-            return None
+    for e, _, d in by_id:
+        extra = [k for k in _LINK_DEVICE_ZERO_FIELDS if d[k]]
+        if extra:
+            return f"the device of {e.cell_name!r} sets {', '.join(extra)}, which a link leaves 0"
+        for key in ("iommu", "bar_mask", "num_msix_vectors"):
+            if d[key] != first[key]:
+                return f"the peers disagree on {key}"
     peer_names = [e.cell_name for e, _, _ in by_id]
 
     protocols = [d["shmem_protocol"] for _, _, d in by_id]
@@ -253,24 +277,27 @@ def _link_of(domain: int, bdf: int, devices: list[tuple[_Entry, int]]):
             prefix = f"virtio-{_virtio_device(protocols[0] & 0x3FFF)}"
     else:
         backs = [k for k, p in enumerate(protocols) if p >= 0xC000]
-        if len(backs) != 1:
-            return None
-        device = protocols[backs[0]] - 0xC000
-        if any(p != 0x8000 + device for k, p in enumerate(protocols) if k != backs[0]):
-            return None
+        device = protocols[backs[0]] - 0xC000 if len(backs) == 1 else -1
+        if len(backs) != 1 or any(p != 0x8000 + device for k, p in enumerate(protocols)
+                                  if k != backs[0]):
+            return ("the peers disagree on the protocol (" + ", ".join(f"{p:#06x}" for p in protocols)
+                    + ") and are not one virtio back-end with front-ends")
         protocol_value = f"virtio:{_virtio_device(device)}"
         backend = peer_names[backs[0]]
         prefix = f"virtio-{_virtio_device(device)}"
     name = f"{prefix}-{_dashed_bdf(domain, bdf)}"
 
     # The layout is read off peer 0's entries; every peer is then compared with what the
-    # model derives from it, so a guess that is wrong simply leaves the devices raw.
+    # model derives from it, so a wrong guess simply leaves the devices raw.
+    count = 2 + peers_count
+    for e, _, d in by_id:
+        start = d["shmem_regions_start"]
+        if start + count > len(e.blob.cell.memory):
+            return (f"{e.cell_name!r} has {len(e.blob.cell.memory)} memory regions, fewer than "
+                    f"shmem_regions_start {start} + 2 + {peers_count} peers")
     e0, _, d0 = by_id[0]
-    memory0 = e0.blob.cell.memory
     start0 = d0["shmem_regions_start"]
-    if start0 + 2 + peers_count > len(memory0):
-        return None
-    state, rw, output = memory0[start0], memory0[start0 + 1], memory0[start0 + 2]
+    state, rw, output = e0.blob.cell.memory[start0:start0 + 3]
     data: dict[str, Any] = {"bdf": format_bdf(bdf)}
     if domain:
         data["domain"] = domain
@@ -288,29 +315,27 @@ def _link_of(domain: int, bdf: int, devices: list[tuple[_Entry, int]]):
     data["protocol"] = protocol_value
     if backend is not None:
         data["backend"] = backend
+    if tuple(first["bar_mask"]) != (jh.IVSHMEM_BAR_MASK_MSIX if msix else jh.IVSHMEM_BAR_MASK_INTX):
+        data["bar_mask"] = [Hex(m) if m else 0 for m in first["bar_mask"]]
     try:
         link = Link.model_validate(data)
-    except ValidationError:
-        return None
-    if tuple(first["bar_mask"]) != link.effective_bar_mask:
-        data["bar_mask"] = [Hex(m) if m else 0 for m in first["bar_mask"]]
-        link = Link.model_validate(data)
+    except ValidationError as exc:
+        return f"the link would not be valid YAML ({exc.errors()[0]['msg']})"
 
     placements = []
-    count = 2 + peers_count
     for peer_id, (e, dev_index, d) in enumerate(by_id):
-        memory = e.blob.cell.memory
         start = d["shmem_regions_start"]
-        if start + count > len(memory):
-            return None
-        actual = memory[start:start + count]
-        virt = actual[0]["virt_start"]
-        expected = link_regions_of(name, link, peer_id, e.is_root, virt, None)
-        if [(r.phys, r.virt, r.size, r.flags) for r in expected] != \
-                [(r["phys_start"], r["virt_start"], r["size"], r["flags"]) for r in actual]:
-            return None
-        if d["shmem_protocol"] != link.protocol_of_peer(peer_id):
-            return None
+        actual = [(r["phys_start"], r["virt_start"], r["size"], r["flags"])
+                  for r in e.blob.cell.memory[start:start + count]]
+        virt = actual[0][1]
+        expected = [(r.phys, r.virt, r.size, r.flags)
+                    for r in link_regions_of(name, link, peer_id, e.is_root, virt, None)]
+        if expected != actual:
+            at = next(k for k in range(count) if expected[k] != actual[k])
+            return (f"memory region {start + at} of {e.cell_name!r} is not what the link's "
+                    f"layout gives peer {peer_id} there")
+        if d["shmem_protocol"] != link.protocol_of_peer(peer_id):  # as a safeguard
+            return f"the protocol of {e.cell_name!r} is not the link's"
         placements.append((e, dev_index, start, count, None if virt == link.base else virt))
     return name, data, placements
 
@@ -448,7 +473,7 @@ def _iommu_of(unit: dict) -> dict | None:
         if pvu["tlb_base"]:
             data["tlb_base"] = Hex(pvu["tlb_base"])
         if pvu["tlb_size"]:
-            data["tlb_size"] = _size(pvu["tlb_size"])
+            data["tlb_size"] = Hex(pvu["tlb_size"])
         result["pvu"] = data
     return result
 

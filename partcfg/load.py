@@ -68,6 +68,12 @@ class SourceDoc:
         return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+class DecimalInt(int):
+    """An integer written in plain decimal digits. Some enumeration words are digits
+    (console type ``8250``); the model maps such a number back to the word, while the
+    same value written in hex (``0x203a``) stays a raw number."""
+
+
 def _scalar(node: yaml.ScalarNode) -> Any:
     """YAML 1.2 core resolution of a scalar; quoted and block scalars are always text.
     PyYAML's own (YAML 1.1) implicit tags are ignored on purpose: they turn ``00:10.0``
@@ -80,6 +86,8 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     if text in _BOOLS:
         return _BOOLS[text]
     if _INT_RE.match(text):
+        if text.isdigit():
+            return DecimalInt(text)
         sign = -1 if text.startswith("-") else 1
         return sign * int(text.lstrip("+-").replace("_", ""), 0)
     return text

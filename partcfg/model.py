@@ -20,7 +20,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Di
 
 from . import jailhouse as jh
 from .diagnostics import ConfigError, Diagnostic, Location, did_you_mean, error
-from .load import SourceDoc
+from .load import DecimalInt, SourceDoc
 from .units import parse_bdf, parse_cpu_set, parse_flags, parse_int, parse_size
 
 # --- scalar types: human forms in, integers out ------------------------------------------
@@ -67,6 +67,8 @@ def _flags(names: Mapping[str, int], what: str, bits: int):
 
 def _choice(names: Mapping[str, int], what: str, bits: int):
     def parse(value: object) -> int:
+        if isinstance(value, DecimalInt) and str(value) in names:  # `type: 8250` is a word
+            return names[str(value)]
         if isinstance(value, str) and value.strip().lower() in names:
             return names[value.strip().lower()]
         try:
@@ -155,7 +157,9 @@ class Node(BaseModel):
 
     @property
     def source(self) -> SourceRef | None:
-        return self._source
+        # straight from the private dict: pydantic's __getattr__ path is ~10x slower, and
+        # validation reads this once per region of 100,000-region systems
+        return self.__pydantic_private__.get("_source")  # type: ignore[union-attr]
 
     def location(self, *more: Any, key: bool = False) -> Location | None:
         return self._source.location(*more, key=key) if self._source else None
@@ -799,11 +803,28 @@ def links_of_cell(system: System | None, cell: Cell) -> list[tuple[str, Link, in
             for name, link in system.links.items() if cell.name in link.peers]
 
 
-def regions_of_cell(system: System | None, cell: Cell) -> list[Region]:
+def peer_links_of(system: System) -> dict[str, list[tuple[str, Link, int]]]:
+    """Cell name -> what :func:`links_of_cell` returns for it, for all cells at once
+    (one pass over the links instead of one per cell)."""
+    result: dict[str, list[tuple[str, Link, int]]] = {}
+    for name, link in system.links.items():
+        seen: set[str] = set()
+        for peer_id, peer in enumerate(link.peers):
+            if peer not in seen:
+                seen.add(peer)
+                result.setdefault(peer, []).append((name, link, peer_id))
+    return result
+
+
+def regions_of_cell(system: System | None, cell: Cell,
+                    links: list[tuple[str, Link, int]] | None = None) -> list[Region]:
     """The cell's memory-region array: declared regions and link placements in list order,
-    then the regions of links the cell is a peer of but did not place, in link order."""
+    then the regions of links the cell is a peer of but did not place, in link order.
+    ``links``: the cell's :func:`links_of_cell`, when the caller has it already."""
     is_root = system is not None and cell is system.root
-    mine = {name: (link, peer) for name, link, peer in links_of_cell(system, cell)}
+    if links is None:
+        links = links_of_cell(system, cell)
+    mine = {name: (link, peer) for name, link, peer in links}
     placed: set[str] = set()
     result: list[Region] = []
     for item in cell.memory:

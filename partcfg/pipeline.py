@@ -81,12 +81,15 @@ def checked_files_of(paths: Sequence[str | Path]) -> Checked:
 
 
 
-def blob_outputs_of(checked: Checked) -> dict[str, bytes]:
+def blob_outputs_of(checked: Checked, several: bool | None = None) -> dict[str, bytes]:
     """Relative output path -> blob bytes for every cell. One system builds into the
-    directory itself; several systems each get a subdirectory named after the system."""
+    directory itself; several systems each get a subdirectory named after the system.
+    ``several``: whether the whole build has several systems, when ``checked`` is only a
+    part of it (a parallel build's share); by default, whether ``checked`` has."""
     outputs: dict[str, bytes] = {}
     clashes: list[Diagnostic] = []
-    several = len(checked.assembly.systems) > 1
+    if several is None:
+        several = len(checked.assembly.systems) > 1
 
     def put(rel: str, data: bytes, where: Location | None) -> None:
         if rel in outputs:
@@ -152,12 +155,15 @@ def elf_target_of(arch: int, target: str | None, where: Location | None) -> str:
 
 
 def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozenset(),
-                     target: str | None = None) -> dict[str, bytes]:
+                     target: str | None = None, several: bool | None = None,
+                     source_names: dict[str, str] | None = None) -> dict[str, bytes]:
     """Relative output path -> bytes for everything a build writes: the blobs
     (:func:`blob_outputs_of`), every peer's ``<cell>/<link>.cspace`` image and
     ``<cell>/partcfg_<cell>.h`` firmware header, and with ``emit`` also ``<cell>.c`` plus
     ``include/jailhouse/*.h`` ("c") and ``<cell>.o`` ("elf", for ``target``). Paths
-    follow the blobs: below ``<system>/`` when the build has several systems."""
+    follow the blobs: below ``<system>/`` when the build has several systems.
+    ``several`` and ``source_names`` describe the whole build when ``checked`` is only a
+    part of it (see ``parallel``); by default they are taken from ``checked``."""
     from .names import c_identifier_of
     from .render.cheader import firmware_header_outputs_of
     from .render.csource import c_source_of, c_source_outputs_of, jailhouse_headers_of
@@ -168,10 +174,12 @@ def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozens
     if unknown:
         raise InputError([error("BUILD-EMIT", f"unknown output kind {sorted(unknown)[0]!r}",
                                 hint=f"use --emit {' or --emit '.join(EMIT_KINDS)}")])
-    outputs = blob_outputs_of(checked)
+    if several is None:
+        several = len(checked.assembly.systems) > 1
+    outputs = blob_outputs_of(checked, several)
     blobs = dict(outputs)
     clashes: list[Diagnostic] = []
-    names = source_names_of(checked.files)
+    names = source_names_of(checked.files) if source_names is None else source_names
 
     def put(rel: str, data: bytes, where: Location | None) -> None:
         if rel in outputs:
@@ -182,7 +190,6 @@ def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozens
             return
         outputs[rel] = data
 
-    several = len(checked.assembly.systems) > 1
     for system in checked.assembly.systems:
         prefix = f"{file_stem_of(system.name)}/" if several else ""
         layout = layout_of_system(system)

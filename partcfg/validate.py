@@ -17,12 +17,12 @@ from __future__ import annotations
 import bisect
 import heapq
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from . import jailhouse as jh
 from .diagnostics import Diagnostic, Location, did_you_mean, error, info, warning
 from .model import (Assembly, Cell, Link, LinkPlacement, PciDevice, PciLinkPlacement, Region,
-                    System, cell_arch, regions_of_cell, sections_of)
+                    System, cell_arch, peer_links_of, regions_of_cell, sections_of)
 from .units import format_bdf, format_ranges
 
 PAGE = jh.PAGE_SIZE
@@ -73,8 +73,7 @@ def diagnostics_of_cell(system: System | None, cell: Cell) -> list[Diagnostic]:
     return _cell_diagnostics(system, cell, regions_of_cell(system, cell))
 
 
-@dataclass(frozen=True, slots=True)
-class CellAccess:
+class CellAccess(NamedTuple):
     """What one cell can do to the bytes of one :class:`AccessInterval`."""
     cell: Cell
     is_root: bool
@@ -91,8 +90,7 @@ class CellAccess:
         return self.access & bits == bits
 
 
-@dataclass(frozen=True, slots=True)
-class AccessInterval:
+class AccessInterval(NamedTuple):
     """An elementary physical interval [start, end): no region of any cell begins or ends
     inside it, so every cell's access is the same for all of its bytes."""
     start: int
@@ -100,6 +98,7 @@ class AccessInterval:
     cells: tuple[CellAccess, ...]  # one per cell with a region here, in system cell order
 
     def of(self, cell_name: str) -> CellAccess | None:
+        """The access of the cell named ``cell_name`` here, None when it has none."""
         for grant in self.cells:
             if grant.cell.name == cell_name:
                 return grant
@@ -117,7 +116,8 @@ def effective_access_of(system: System) -> list[AccessInterval]:
     communication region) are left out. Computed by one sweep over the sorted region
     boundaries: O(n log n) for n regions, plus the size of the output."""
     cells = system.all_cells
-    return _access_map(cells, [regions_of_cell(system, c) for c in cells])
+    by_peer = peer_links_of(system)
+    return _access_map(cells, [regions_of_cell(system, c, by_peer.get(c.name, [])) for c in cells])
 
 
 # --- shared facts of one system -------------------------------------------------------------
@@ -129,7 +129,8 @@ class _Facts:
         self.system = system
         self.cells = system.all_cells
         self.names = {c.name for c in self.cells}
-        self.regions = [regions_of_cell(system, c) for c in self.cells]
+        by_peer = peer_links_of(system)
+        self.regions = [regions_of_cell(system, c, by_peer.get(c.name, [])) for c in self.cells]
         # id(region) -> (cell index, index in the cell's array), for messages
         self.where: dict[int, tuple[int, int]] = {}
         for ci, regions in enumerate(self.regions):
@@ -147,6 +148,13 @@ def _region_label(r: Region, index: int) -> str:
     if r.name:
         return f"region {r.name!r}"
     return f"region #{index}"
+
+
+def _several(noun: str, numbers: list[int] | set[int]) -> tuple[str, str]:
+    """("CPU 3", "is") or ("CPUs 5-6", "are"): numbered things for a message."""
+    if len(numbers) == 1:
+        return f"{noun} {format_ranges(numbers)}", "is"
+    return f"{noun}s {format_ranges(numbers)}", "are"
 
 
 def _span(start: int, end: int) -> str:
@@ -167,53 +175,72 @@ def _is_physical(r: Region) -> bool:
 # --- the effective-access sweep -------------------------------------------------------------
 
 def _access_map(cells: list[Cell], regions_per_cell: list[list[Region]]) -> list[AccessInterval]:
+    """The sweep behind :func:`effective_access_of`; ``cells[0]`` is the root cell."""
     physical: list[tuple[int, Region]] = []
-    events: list[tuple[int, int, int]] = []
+    events: list[int] = []
     for ci, regions in enumerate(regions_per_cell):
         for r in regions:
             if r.size and not r.flags & jh.MEM_COMM_REGION:
-                k = len(physical)
                 physical.append((ci, r))
-                # at equal positions ends (0) sort before starts (1): touching is no overlap
-                events.append((r.phys, 1, k))
-                events.append((r.phys + r.size, 0, k))
+                events.append(r.phys)
+                events.append(r.phys + r.size)
+    # An event is one int, position << (1 + KEY_BITS) | starts << KEY_BITS | region number:
+    # ints sort several times faster than tuples, and at equal positions ends sort before
+    # starts, so touching regions do not overlap.
+    key_bits = max(len(physical), 1).bit_length()
+    start_bit = 1 << key_bits
+    for k in range(len(physical)):
+        events[2 * k] = (events[2 * k] << 1 | 1) << key_bits | k
+        events[2 * k + 1] = events[2 * k + 1] << (key_bits + 1) | k
     events.sort()
-    active: dict[int, dict[int, Region]] = {}      # cell index -> {event key: region}
+    key_mask = start_bit - 1
+    shift = key_bits + 1
+    active: dict[int, dict[int, Region]] = {}      # cell index -> {region number: region}
     current: dict[int, CellAccess] = {}
     dirty: set[int] = set()
     result: list[AccessInterval] = []
+    new_tuple = tuple.__new__   # NamedTuple's own constructor is a Python call: 5x slower
     prev = 0
-    i, n = 0, len(events)
-    while i < n:
-        pos = events[i][0]
-        if active and pos > prev:
-            for ci in dirty:
-                held = active.get(ci)
-                if held:
-                    current[ci] = _cell_access_of(cells[ci], ci == 0, held)
-            dirty.clear()
-            result.append(AccessInterval(prev, pos, tuple(current[ci] for ci in sorted(active))))
-        while i < n and events[i][0] == pos:
-            _, starts, k = events[i]
-            ci, r = physical[k]
-            if starts:
-                active.setdefault(ci, {})[k] = r
+    for event in events:
+        pos = event >> shift
+        if pos != prev:
+            if active:
+                for ci in dirty:
+                    held = active.get(ci)
+                    if held:
+                        current[ci] = _cell_access_of(cells[ci], ci == 0, held)
+                    else:
+                        current.pop(ci, None)
+                dirty.clear()
+                if len(active) == 1:
+                    grants = tuple(current.values()) if len(current) == 1 else \
+                        tuple(current[ci] for ci in active)
+                else:
+                    grants = tuple(current[ci] for ci in sorted(active))
+                result.append(new_tuple(AccessInterval, (prev, pos, grants)))
+            prev = pos
+        k = event & key_mask
+        ci, r = physical[k]
+        if event & start_bit:
+            held = active.get(ci)
+            if held is None:
+                active[ci] = {k: r}
             else:
-                held = active[ci]
-                del held[k]
-                if not held:
-                    del active[ci]
-            dirty.add(ci)
-            i += 1
-        prev = pos
+                held[k] = r
+        else:
+            held = active[ci]
+            del held[k]
+            if not held:
+                del active[ci]
+        dirty.add(ci)
     return result
 
 
 def _cell_access_of(cell: Cell, is_root: bool, held: dict[int, Region]) -> CellAccess:
     if len(held) == 1:
-        (r,) = held.values()
-        return CellAccess(cell, is_root, r.flags & ACCESS_MASK,
-                          bool(r.flags & jh.MEM_ROOTSHARED), (r,))
+        for r in held.values():
+            return tuple.__new__(CellAccess, (cell, is_root, r.flags & ACCESS_MASK,
+                                              r.flags & jh.MEM_ROOTSHARED != 0, (r,)))
     regions = tuple(held[k] for k in sorted(held))
     access = 0
     shared = True
@@ -345,8 +372,8 @@ def _check_alignment(label: str, r: Region, out: list[Diagnostic]) -> None:
         return
     at = _at(r, bad[0][0])
     what = " and ".join(f"{key} {value:#x}" for key, value in bad)
-    out.append(error("MEM-ALIGN", f"{label}: {what} {'is' if len(bad) == 1 else 'are'} not "
-                     "a multiple of 4 KiB", at,
+    out.append(error("MEM-ALIGN", f"{label}: {what} "
+                     f"{'is not a multiple' if len(bad) == 1 else 'are not multiples'} of 4 KiB", at,
                      hint="align it to 4 KiB; only IO regions with an access width "
                           "(io-8/16/32/64) may be sub-page"))
 
@@ -391,8 +418,9 @@ def _check_cpus(cell: Cell, out: list[Diagnostic]) -> None:
         limit = cell.cpu_set_size * 8
         beyond = [c for c in cell.cpus if c >= limit]
         if beyond:
-            out.append(error("CPU-SET-SIZE", f"cell {cell.name!r}: CPU {format_ranges(beyond)} does not "
-                             f"fit in a CPU set of {cell.cpu_set_size} bytes (CPUs 0-{limit - 1})",
+            what, _ = _several("CPU", beyond)
+            out.append(error("CPU-SET-SIZE", f"cell {cell.name!r}: {what} "
+                             f"{'does' if len(beyond) == 1 else 'do'} not fit in a CPU set of {cell.cpu_set_size} bytes (CPUs 0-{limit - 1})",
                              cell.location("cpus"), related=[cell.location("cpu_set_size")],
                              hint="raise cpu_set_size or drop it"))
 
@@ -406,8 +434,9 @@ def _check_irqchips(cell: Cell, out: list[Diagnostic]) -> None:
         outside = [x for x in chip.interrupts
                    if not chip.pin_base <= x < chip.pin_base + PINS_PER_IRQCHIP]
         if outside:
-            out.append(error("IRQ-PIN-RANGE", f"cell {cell.name!r}: interrupt line "
-                             f"{format_ranges(outside)} is outside this irqchip's lines "
+            what, verb = _several("interrupt line", outside)
+            out.append(error("IRQ-PIN-RANGE", f"cell {cell.name!r}: {what} {verb} outside this "
+                             "irqchip's lines "
                              f"{chip.pin_base}-{chip.pin_base + PINS_PER_IRQCHIP - 1} (pin_base "
                              f"{chip.pin_base} + 128)", chip.location("interrupts"),
                              hint="add another irqchip entry with a matching pin_base"))
@@ -507,7 +536,7 @@ def _check_raw_ivshmem(cell: Cell, regions: list[Region], out: list[Diagnostic])
         if dev.msix_vectors > jh.MAX_IVSHMEM_MSIX_VECTORS:
             out.append(error("LINK-MSIX", f"{label} has {dev.msix_vectors} MSI-X vectors; at most "
                              f"{jh.MAX_IVSHMEM_MSIX_VECTORS}", dev.location("msix_vectors")))
-        _check_protocol_value(label, dev.shmem_protocol, dev.location("shmem_protocol"), out)
+        _check_protocol_value(label, dev.shmem_protocol, dev, "shmem_protocol", out)
         start = _shmem_start_of(dev, regions)
         if start is None:
             names = [r.name for r in regions if r.name]
@@ -531,11 +560,11 @@ def _check_raw_ivshmem(cell: Cell, regions: list[Region], out: list[Diagnostic])
                              state.location(), related=[dev.location()]))
 
 
-def _check_protocol_value(label: str, protocol: int, where: Location | None,
+def _check_protocol_value(label: str, protocol: int, node: Link | PciDevice, key: str,
                           out: list[Diagnostic]) -> None:
     if 0x0002 <= protocol <= 0x3FFF:
         out.append(error("LINK-PROTOCOL", f"{label}: protocol {protocol:#06x} is reserved",
-                         where, hint="use undefined, veth, custom:0x4000-0x7fff or virtio"))
+                         node.location(key), hint="use undefined, veth, custom:0x4000-0x7fff or virtio"))
 
 
 def _check_placements(system: System | None, cell: Cell, out: list[Diagnostic]) -> None:
@@ -546,25 +575,25 @@ def _check_placements(system: System | None, cell: Cell, out: list[Diagnostic]) 
         for item in items:
             if not isinstance(item, kind):
                 continue
-            where = item.location("link")
             if item.link in first:
                 out.append(error("LINK-PLACEMENT-TWICE", f"cell {cell.name!r} places link "
-                                 f"{item.link!r} twice in {key}", where,
+                                 f"{item.link!r} twice in {key}", item.location("link"),
                                  related=[first[item.link].location("link")],  # type: ignore[attr-defined]
                                  hint="remove the second placement"))
                 continue
             first[item.link] = item
             if system is None:
                 out.append(error("LINK-PLACEMENT-UNKNOWN", f"cell {cell.name!r} places link "
-                                 f"{item.link!r}, but a cell without a system has no links",
-                                 where, hint="add 'system: <name>' to the cell's file"))
+                                 f"{item.link!r} in {key}, but a cell without a system has no links",
+                                 item.location("link"), hint="add 'system: <name>' to the cell's file"))
             elif item.link not in links:
                 out.append(error("LINK-PLACEMENT-UNKNOWN", f"cell {cell.name!r} places link "
-                                 f"{item.link!r}, which system {system.name!r} does not declare",
-                                 where, hint=did_you_mean(item.link, links)))
+                                 f"{item.link!r} in {key}, which system {system.name!r} does not declare",
+                                 item.location("link"),
+                                 hint=did_you_mean(item.link, links) or "declare it under 'links:'"))
             elif cell.name not in links[item.link].peers:
                 out.append(error("LINK-PLACEMENT-PEER", f"cell {cell.name!r} places link "
-                                 f"{item.link!r} but is not one of its peers", where,
+                                 f"{item.link!r} in {key} but is not one of its peers", item.location("link"),
                                  related=[links[item.link].location("peers")],
                                  hint=f"add {cell.name!r} to the link's peers or remove the placement"))
 
@@ -666,7 +695,7 @@ def _reserved_ranges_of(facts: _Facts) -> list[tuple[int, int, str, str, Locatio
             page = chip.address & ~(PAGE - 1)
             if chip.address and page not in seen:
                 seen.add(page)
-                result.append((page, page + PAGE, "MEM-IRQCHIP", f"the IOAPIC page at {page:#x}",
+                result.append((page, page + PAGE, "MEM-IRQCHIP", "the IOAPIC page",
                                chip.location("address")))
     elif p.arm is not None:
         arm = p.arm
@@ -723,9 +752,9 @@ def _check_system_cpus(facts: _Facts, out: list[Diagnostic]) -> None:
     for cell in facts.system.cells:
         foreign = [c for c in cell.cpus if c not in root_cpus]
         if foreign:
-            out.append(error("CPU-NOT-IN-ROOT", f"cell {cell.name!r}: CPU {format_ranges(foreign)} "
-                             f"{'is' if len(foreign) == 1 else 'are'} not CPUs of root cell "
-                             f"{root.name!r}", cell.location("cpus"), related=[root.location("cpus")],
+            what, verb = _several("CPU", foreign)
+            out.append(error("CPU-NOT-IN-ROOT", f"cell {cell.name!r}: {what} {verb} not owned by "
+                             f"root cell {root.name!r}", cell.location("cpus"), related=[root.location("cpus")],
                              hint="non-root cells take their CPUs from the root cell"))
         clashes: dict[int, list[int]] = {}
         for c in cell.cpus:
@@ -736,8 +765,9 @@ def _check_system_cpus(facts: _Facts, out: list[Diagnostic]) -> None:
                 clashes.setdefault(id(other), []).append(c)
         for other_id, cpus in clashes.items():
             other = cell_by_id[other_id]
-            out.append(error("CPU-CONFLICT", f"CPU {format_ranges(cpus)} of cell {cell.name!r} "
-                             f"{'is' if len(cpus) == 1 else 'are'} also in cell {other.name!r}",
+            what, verb = _several("CPU", cpus)
+            out.append(error("CPU-CONFLICT", f"{what} of cell {cell.name!r} {verb} also in cell "
+                             f"{other.name!r}",
                              cell.location("cpus"), related=[other.location("cpus")],
                              hint="a CPU belongs to one non-root cell"))
         taken.update(cell.cpus)
@@ -764,10 +794,9 @@ def _check_system_irqs(facts: _Facts, out: list[Diagnostic]) -> None:
             foreign = [x for x in lines if x not in mine]
             if foreign:
                 rc = root_chip.get(chip.address)
-                out.append(error("IRQ-NOT-IN-ROOT", f"cell {cell.name!r}: interrupt line "
-                                 f"{format_ranges(foreign)} of irqchip {chip.address:#x} "
-                                 f"{'is' if len(foreign) == 1 else 'are'} not in root cell "
-                                 f"{root.name!r}'s irqchips", chip.location("interrupts"),
+                what, verb = _several("interrupt line", foreign)
+                out.append(error("IRQ-NOT-IN-ROOT", f"cell {cell.name!r}: {what} of irqchip "
+                                 f"{chip.address:#x} {verb} not owned by root cell {root.name!r}", chip.location("interrupts"),
                                  related=[rc.location("interrupts") if rc is not None  # type: ignore[attr-defined]
                                           else root.location("name")],
                                  hint="non-root cells take their interrupt lines from the root cell"))
@@ -780,8 +809,9 @@ def _check_system_irqs(facts: _Facts, out: list[Diagnostic]) -> None:
                     clashes.setdefault(id(prior[1]), (prior, []))[1].append(x)
             for prior, xs in clashes.values():
                 other_cell, other_chip = prior  # type: ignore[misc]
-                out.append(error("IRQ-CONFLICT", f"interrupt line {format_ranges(xs)} of irqchip "
-                                 f"{chip.address:#x} is in cell {cell.name!r} and in cell "
+                what, verb = _several("interrupt line", xs)
+                out.append(error("IRQ-CONFLICT", f"{what} of irqchip {chip.address:#x} {verb} in cell "
+                                 f"{cell.name!r} and in cell "
                                  f"{other_cell.name!r}", chip.location("interrupts"),
                                  related=[other_chip.location("interrupts")],
                                  hint="an interrupt line belongs to one non-root cell"))
@@ -855,16 +885,15 @@ def _declared_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView
 
 def _check_link_protocol(label: str, link: Link, out: list[Diagnostic]) -> None:
     p = link.protocol
-    where = link.location("protocol")
-    _check_protocol_value(label, p, where, out)
+    _check_protocol_value(label, p, link, "protocol", out)
     if 0x8000 <= p < 0xC000:
         out.append(error("LINK-PROTOCOL", f"{label}: protocol {p:#06x} is a virtio front-end value; "
-                         "a link names its back-end (virtio:DEVICE) and 'backend'", where,
+                         "a link names its back-end (virtio:DEVICE) and 'backend'", link.location("protocol"),
                          hint="write virtio:DEVICE and name the back-end peer with backend"))
     if p >= 0xC000:
         if link.backend is None:
             out.append(error("LINK-BACKEND", f"{label} is a virtio link but names no back-end",
-                             where, hint="add 'backend: <peer>'"))
+                             link.location("protocol"), hint="add 'backend: <peer>'"))
         elif link.backend not in link.peers:
             out.append(error("LINK-BACKEND", f"{label}: backend {link.backend!r} is not a peer of "
                              "the link", link.location("backend"),
@@ -929,13 +958,15 @@ def _raw_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView]:
                     ("state table address", "state table size", "read/write section size",
                      "output section size"), lay, ref_layout) if a != b]
                 out.append(error("LINK-MISMATCH", f"{label}: the shared memory of cell {cell!r} differs "
-                                 f"from cell {ref_cell!r}'s: {', '.join(parts)}",
+                                 f"from that of cell {ref_cell!r}: {', '.join(parts)}",
                                  facts.regions[ci][start].location(),
                                  related=[facts.regions[ref_ci][ref_start].location()],
                                  hint="all peers must map the same sections"))
         _check_raw_protocols(label, [(facts.cells[ci].name, dev) for ci, dev, _ in members], out)
+        # every cell with a device of this BDF is a peer; an ID claimed twice goes to the
+        # first claimant (the second is reported by LINK-DEV-ID above)
         owners = {dev.shmem_dev_id: facts.cells[ci].name for ci, dev, _ in reversed(members)}
-        peers = {name: i for i, name in owners.items()}
+        peers = {facts.cells[ci].name: dev.shmem_dev_id for ci, dev, _ in members}
         sections: list[tuple[str, int | None, int, int]] = []
         lo = hi = 0
         if ref_start is not None:
@@ -986,7 +1017,8 @@ def _check_raw_protocols(label: str, members: list[tuple[str, PciDevice]],
 
 
 def _check_system_pci(facts: _Facts, views: list[_LinkView], out: list[Diagnostic]) -> None:
-    physical: dict[tuple[int, int], tuple[Cell, PciDevice]] = {}
+    physical: dict[tuple[int, int], tuple[Cell, PciDevice]] = {}   # latest owner
+    first_owner: dict[tuple[int, int], tuple[Cell, PciDevice]] = {}
     root = facts.system.root
     root_devices: dict[tuple[int, int], PciDevice] = {}
     for cell in facts.cells:
@@ -1003,6 +1035,7 @@ def _check_system_pci(facts: _Facts, views: list[_LinkView], out: list[Diagnosti
                                  hint="remove one of the entries"))
                 continue
             in_cell[key] = dev
+            first_owner.setdefault(key, (cell, dev))
             if is_root:
                 root_devices[key] = dev
                 physical.setdefault(key, (cell, dev))
@@ -1029,8 +1062,8 @@ def _check_system_pci(facts: _Facts, views: list[_LinkView], out: list[Diagnosti
                              related=[seen[key].location], hint="give each link its own BDF"))
         else:
             seen[key] = view
-        if key in physical:
-            cell, dev = physical[key]
+        if key in first_owner:
+            cell, dev = first_owner[key]
             out.append(error("LINK-BDF-CLASH", f"{view.label} uses PCI address {_bdf_text(*key)}, "
                              f"which is physical device {dev.name or format_bdf(dev.bdf)!r} of cell "
                              f"{cell.name!r}", view.location, related=[dev.location("bdf")],

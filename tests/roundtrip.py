@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from partcfg import jailhouse as jh
 from partcfg.binfmt import Array, Chars, FieldType, Scalar, Struct, Union
-from partcfg.blobread import ParsedBlob, ParsedCell, blob_bytes_of, parsed_blob_of
+from partcfg.blobread import (ARRAY_ATTRIBUTES, ParsedBlob, ParsedCell, blob_bytes_of,
+                              parsed_blob_of)
 from partcfg.imports import imported_documents_of
 from partcfg.layout import layout_of_cell, layout_of_system
 from partcfg.load import load_yaml_file, load_yaml_text
@@ -75,12 +76,15 @@ LINK_BDF_MIN = 0xFF00   # links use BDFs from here; random devices stay below
 
 
 def parsed_cell_of(descriptor: dict, cpu_set: bytes, **arrays: list[dict]) -> ParsedCell:
-    """A ParsedCell with the descriptor's counts set from the arrays."""
+    """A ParsedCell with the descriptor's counts set from the arrays, every value in the
+    form ``parsed_blob_of`` returns (missing fields zero, names NUL-padded)."""
     cell = ParsedCell(dict(descriptor), bytes(cpu_set), **arrays)
     cell.descriptor["cpu_set_size"] = len(cell.cpu_set)
-    for attribute, (count, _) in zip(("memory", "cache", "irqchips", "pio", "pci_devices",
-                                      "pci_caps", "stream_ids"), jh.PAYLOAD_ARRAYS):
-        cell.descriptor[count] = len(getattr(cell, attribute))
+    for attribute, (count, struct_) in zip(ARRAY_ATTRIBUTES, jh.PAYLOAD_ARRAYS):
+        canonical = [struct_.unpack(struct_.pack(v)) for v in getattr(cell, attribute)]
+        setattr(cell, attribute, canonical)
+        cell.descriptor[count] = len(canonical)
+    cell.descriptor = jh.CELL_DESC.unpack(jh.CELL_DESC.pack(cell.descriptor))
     return cell
 
 

@@ -101,3 +101,14 @@ def test_recursive_alias_is_reported():
     with pytest.raises(ConfigError) as exc:
         load_yaml_text("a: &x [*x]\n", "t.yaml")
     assert exc.value.diagnostics[0].rule in ("YAML-DEPTH", "YAML-SYNTAX")
+
+
+def test_digit_words_are_words_but_hex_stays_raw():
+    """``type: 8250`` is the 8250 UART (2), not console type 8250; 0x203a stays raw."""
+    def console_type(text: str) -> int:
+        doc = document_of(load_yaml_text(f"cell: {{name: a, arch: x86, console: {{type: {text}}}}}\n", "t.yaml"))
+        return doc.cell.console.type
+    assert console_type("8250") == 2
+    assert console_type("'8250'") == 2
+    assert console_type("pl011") == 3
+    assert console_type("0x203a") == 0x203A

@@ -178,14 +178,20 @@ def is_zero(ftype: FieldType, value: Any) -> bool:
     if isinstance(ftype, Struct):
         return all(is_zero(f.type, value.get(f.name)) for f in ftype.fields)
     if isinstance(ftype, Union):
-        return not any(ftype._bytes_of(value, ""))
+        return not any(_union_bytes(ftype, value))
     raise TypeError(f"unknown field type {ftype!r}")
+
+
+def _union_bytes(union: Union, value: Any) -> bytes:
+    leaves: list = []
+    union.flatten(value, leaves, "")
+    return leaves[0]
 
 
 def union_variant_of(union: Union, value: Any) -> tuple[str, Struct, dict] | None:
     """The one variant whose initializer alone reproduces the union's bytes (C
     initializes one member of a union), or None when the union is all zero."""
-    packed = union._bytes_of(value, "")
+    packed = _union_bytes(union, value)
     if not any(packed):
         return None
     for name, variant in union.variants.items():
@@ -203,9 +209,14 @@ def c_members_of(struct: Struct, value: Mapping[str, Any] | None, level: int,
     struct value, indented by ``level`` tabs. Zero fields are left out: C zeroes them,
     exactly as ``binfmt`` packs a missing field."""
     lines: list[str] = []
+    spell_zero = getattr(spell, "spell_zero", None)
     for f in struct.fields:
         v = value.get(f.name) if value else None
         if is_zero(f.type, v):
+            # a speller may still want a zero written out (e.g. JAILHOUSE_X86)
+            zero = spell_zero(struct, f.name, value or {}) if spell_zero else None
+            if zero is not None:
+                lines.append("\t" * level + f".{f.name} = {zero},")
             continue
         lines.extend(_member_initializer(struct, f, v, level, spell))
     return lines

@@ -165,6 +165,12 @@ class _Speller:
     def __init__(self, counts: Mapping[str, str]):
         self.counts = counts  # descriptor count field -> C expression
 
+    def spell_zero(self, struct: Struct, name: str, value: Mapping[str, Any]) -> str | None:
+        """Jailhouse's configs name the architecture even when it is x86 (0)."""
+        if name == "architecture" and bytes(value.get("signature") or b"").rstrip(b"\0"):
+            return _choice_expr(0, jh.ARCHITECTURES, ARCH_MACROS)
+        return None
+
     def __call__(self, struct: Struct, name: str, value: Any) -> str | None:
         key = (struct.c_name, name)
         if name == "signature":
@@ -315,8 +321,10 @@ def c_sources_of(layout: SystemLayout, sources: Sequence[str] = ()) -> dict[str,
 
 _C_TYPES_BY_SIZE = {1: "unsigned char", 2: "unsigned short", 4: "unsigned int",
                     8: "unsigned long long"}
+# Stream IDs are written as plain __u32 (Jailhouse declares them as a union whose
+# variants the sources never need), so no stream ID type is declared.
 HEADER_STRUCTS = (SYSTEM_WITH_ROOT_CELL, jh.CELL_DESC, jh.MEMORY, jh.CACHE, jh.IRQCHIP,
-                  jh.PIO, jh.PCI_DEVICE, jh.PCI_CAPABILITY, jh.STREAM_ID)
+                  jh.PIO, jh.PCI_DEVICE, jh.PCI_CAPABILITY)
 
 
 def _macro_text(value: int | str) -> str:

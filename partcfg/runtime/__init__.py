@@ -1,0 +1,23 @@
+"""The bundled runtime (``partcfg run BUILD_DIR``): built artifacts in, processes out.
+
+Reads what ``partcfg build`` wrote (``.cell`` blobs and ``<cell>/<link>.cspace``
+configuration-space images), never YAML, and runs every system in it: one OS process per
+cell, with memory mapped from the blobs and their permissions enforced by the kernel, and
+a supervisor process per system standing in for the hypervisor. Flow:
+
+    builddir (blobs -> systems, links by BDF) -> plan (sections, expected access)
+    -> launcher (CLI side) -> supervisor (memory files, registers, exercises, verdicts)
+    -> cell processes (mapping, discovery like a guest driver, exercises) -> report
+
+``_ring`` is the compiled core (rings, memory primitives). This package imports nothing
+heavy at import time: cell processes start from it.
+"""
+
+from __future__ import annotations
+
+
+def __getattr__(name: str):
+    if name in ("run_build_dir", "RunOptions"):
+        from . import launcher
+        return getattr(launcher, name)
+    raise AttributeError(name)

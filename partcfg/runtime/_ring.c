@@ -36,6 +36,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/membarrier.h>
 
 #define HDR 8u
 #define TAG_DATA 0u
@@ -43,6 +46,29 @@
 #define ALIGN8(x) (((uint64_t)(x) + 7u) & ~(uint64_t)7u)
 
 static PyObject *RingCorrupt;   /* the peer broke the ring protocol (hostile or buggy) */
+
+/* Asymmetric fences. The hot path (publishing an index, then checking whether the peer
+ * sleeps) must order a store before a load, which on its own needs a full fence per
+ * message: a locked instruction that waits for the index's cache line to come back from
+ * the other core. Instead the rare side (a process about to sleep) issues
+ * membarrier(GLOBAL_EXPEDITED), which runs a full barrier on every CPU currently running
+ * a registered process; the hot path then needs only a compiler barrier. Every cell
+ * process registers (register_fast_wakeups()); when the kernel refuses, both sides fall
+ * back to sequentially consistent fences, still without lost wake-ups. */
+static int asymmetric_fences = 0;
+
+static inline void light_fence(void) {
+    if (asymmetric_fences)
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    else
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static inline void heavy_fence(void) {
+    if (asymmetric_fences && syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0)
+        return;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
 
 typedef struct { uint32_t len; uint32_t tag; } rec_hdr;
 
@@ -196,8 +222,9 @@ static inline void sender_put(Sender *s, const void *p, uint32_t len, uint64_t r
 
 /* Publish the head; ring the doorbell when the receiver announced it sleeps. */
 static int sender_publish(Sender *s) {
-    store_seq(s->head, s->h);
-    uint64_t g = load_seq(s->peer_sleep);
+    store_release(s->head, s->h);
+    light_fence();
+    uint64_t g = load_acquire(s->peer_sleep);
     if ((g & 1u) && g != s->rung_gen) {
         s->rung_gen = g;
         s->doorbells++;
@@ -408,7 +435,8 @@ static PyObject *Sender_arm(Sender *s, PyObject *arg) {
         return NULL;
     }
     s->my_gen |= 1u;
-    store_seq(s->sleep_gen, s->my_gen);
+    store_release(s->sleep_gen, s->my_gen);
+    heavy_fence();
     room = sender_room(s, ALIGN8(HDR + (uint64_t)(n < 0 ? 0 : n)), &pad);
     if (room < 0)
         return NULL;
@@ -594,8 +622,9 @@ static inline void receiver_advance(Receiver *r, uint64_t rec) {
 
 /* Publish the tail; wake the sender when it announced waiting for space. */
 static int receiver_publish(Receiver *r) {
-    store_seq(r->tail, r->t);
-    uint64_t g = load_seq(r->peer_sleep);
+    store_release(r->tail, r->t);
+    light_fence();
+    uint64_t g = load_acquire(r->peer_sleep);
     if ((g & 1u) && g != r->rung_gen) {
         r->rung_gen = g;
         r->doorbells++;
@@ -761,8 +790,9 @@ static PyObject *Receiver_release(Receiver *r, PyObject *unused) {
 /* arm(): announce "waiting for data"; True if data is already there (do not sleep). */
 static PyObject *Receiver_arm(Receiver *r, PyObject *unused) {
     r->my_gen |= 1u;
-    store_seq(r->sleep_gen, r->my_gen);
-    uint64_t h = load_seq(r->head);
+    store_release(r->sleep_gen, r->my_gen);
+    heavy_fence();
+    uint64_t h = load_acquire(r->head);
     return PyBool_FromLong(h != r->t);
 }
 
@@ -1029,7 +1059,19 @@ static PyObject *m_set_child_subreaper(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+/* register_fast_wakeups() -> bool: enable asymmetric fences for this process (all
+ * processes sharing rings must call it before they start). */
+static PyObject *m_register_fast_wakeups(PyObject *self, PyObject *unused) {
+    long cmds = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    asymmetric_fences = cmds >= 0 && (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED)
+        && (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)
+        && syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0;
+    return PyBool_FromLong(asymmetric_fences);
+}
+
 static PyMethodDef module_methods[] = {
+    {"register_fast_wakeups", m_register_fast_wakeups, METH_NOARGS,
+     "register_fast_wakeups() -> bool: use membarrier-based asymmetric fences"},
     {"reserve", m_reserve, METH_VARARGS, "reserve(size) -> addr: inaccessible address space"},
     {"map_shared", m_map_shared, METH_VARARGS,
      "map_shared(addr, size, prot, fd[, offset]): MAP_SHARED|MAP_FIXED mapping of fd"},

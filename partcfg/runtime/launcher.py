@@ -1,0 +1,119 @@
+"""Runtime, CLI side: run every system of a build directory, one supervisor process each.
+
+:func:`run_build_dir` first reads and plans every system (so a build directory that
+cannot run is refused with :class:`InputError` before any process starts), then starts
+one supervisor per system in turn and collects its :class:`SystemRun`. On any way out,
+Ctrl-C included, the supervisor is stopped and reaped; it takes its cells with it (they
+die with it), so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..diagnostics import InputError
+from .builddir import system_build_of, system_dirs_of
+from .plan import memory_plan_of
+from .report import Check, RunReport, SystemRun, diagnostic_of_dict
+from .supervisor import EXCHANGE_COUNT
+
+SUPERVISOR_BUDGET = 600.0       # far beyond every phase deadline together: a hang backstop
+STDERR_TAIL = 4000
+
+
+def _names_of(path: Path, dirs: list[Path]) -> list[str | None]:
+    """A system built into its own subdirectory is named after it; a flat build after
+    its root cell (None: the supervisor takes the root cell's name)."""
+    return [None if d == path else d.name for d in dirs]
+
+
+def run_build_dir(path: str | Path, seconds: float = 1.0, bench: bool = False,
+                  exchange_count: int = EXCHANGE_COUNT) -> RunReport:
+    path = Path(path)
+    dirs = system_dirs_of(path)
+    names = _names_of(path, dirs)
+    problems = []
+    for directory, name in zip(dirs, names):
+        try:
+            memory_plan_of(system_build_of(directory, name))
+        except InputError as exc:
+            problems.extend(exc.diagnostics)
+    if problems:
+        raise InputError(problems)
+    report = RunReport()
+    for directory, name in zip(dirs, names):
+        report.systems.append(_supervised(directory, name, seconds, bench, exchange_count))
+    unusable = [d for s in report.systems for d in s.unusable]
+    if unusable:
+        raise InputError([diagnostic_of_dict(d) for d in unusable])
+    return report
+
+
+def _stop(popen: subprocess.Popen) -> None:
+    if popen.poll() is None:
+        popen.send_signal(signal.SIGTERM)
+        try:
+            popen.wait(timeout=10.0)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(timeout=10.0)
+
+
+def _supervised(directory: Path, name: str | None, seconds: float, bench: bool,
+                exchange_count: int) -> SystemRun:
+    label = name or directory.name
+    read_end, write_end = os.pipe()
+    env = dict(os.environ)
+    package_parent = str(Path(__file__).resolve().parent.parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+    try:
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "partcfg.runtime.supervisor", str(directory), name or "",
+             repr(float(seconds)), "1" if bench else "0", str(int(exchange_count)),
+             str(write_end), str(os.getpid())],
+            pass_fds=[write_end], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, env=env)
+    finally:
+        os.close(write_end)
+    result, tail = b"", b""
+    try:
+        deadline = time.monotonic() + SUPERVISOR_BUDGET + (20 * seconds if bench else seconds)
+        open_fds = {read_end, popen.stderr.fileno()}
+        while open_fds:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select(list(open_fds), [], [], min(left, 1.0))
+            for fd in ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    open_fds.discard(fd)
+                elif fd == read_end:
+                    result += chunk
+                else:
+                    tail = (tail + chunk)[-STDERR_TAIL:]
+        _stop(popen)
+    except BaseException:
+        _stop(popen)
+        raise
+    finally:
+        os.close(read_end)
+        popen.stderr.close()
+    if result:
+        try:
+            return SystemRun.of_dict(json.loads(result))
+        except (ValueError, KeyError, TypeError):
+            pass
+    run = SystemRun(label or "?", str(directory))
+    lines = tail.decode(errors="replace").strip().splitlines()[-3:]
+    run.subject("system", "supervisor").checks.append(Check(
+        "supervisor", False, f"ended without a report (status {popen.returncode})"
+        + (f": {' | '.join(lines)}" if lines else "")))
+    return run

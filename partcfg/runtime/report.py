@@ -1,0 +1,135 @@
+"""Runtime: what a run found, per system, per link and per cell, and its text form.
+
+The supervisor fills a :class:`SystemRun` and sends it to the ``partcfg run`` process as
+JSON; :func:`text_of_run` renders it (the CLI prints it). A run held when every check
+held; figures say how fast things ran.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..diagnostics import Diagnostic, Location, Severity
+
+
+@dataclass
+class Check:
+    name: str
+    held: bool
+    detail: str = ""
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    detail: str = ""
+
+    def text(self) -> str:
+        return f"{_number(self.value)} {self.unit}"
+
+
+@dataclass
+class Subject:
+    """A link or a cell, with its checks and figures in the order they ran."""
+    kind: str                  # "link" or "cell"
+    name: str
+    summary: str = ""
+    checks: list[Check] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+
+    @property
+    def held(self) -> bool:
+        return all(c.held for c in self.checks)
+
+
+@dataclass
+class SystemRun:
+    name: str
+    directory: str
+    subjects: list[Subject] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    unusable: list[dict] = field(default_factory=list)     # Diagnostic.as_dict() forms
+    mode: str = "exercises"
+
+    @property
+    def held(self) -> bool:
+        return not self.unusable and all(s.held for s in self.subjects)
+
+    def subject(self, kind: str, name: str, summary: str = "") -> Subject:
+        for s in self.subjects:
+            if s.kind == kind and s.name == name:
+                return s
+        s = Subject(kind, name, summary)
+        self.subjects.append(s)
+        return s
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def of_dict(cls, data: dict) -> "SystemRun":
+        subjects = [Subject(s["kind"], s["name"], s.get("summary", ""),
+                            [Check(**c) for c in s["checks"]],
+                            [Figure(**f) for f in s["figures"]]) for s in data["subjects"]]
+        return cls(data["name"], data["directory"], subjects, list(data["notes"]),
+                   list(data["unusable"]), data.get("mode", "exercises"))
+
+
+@dataclass
+class RunReport:
+    systems: list[SystemRun] = field(default_factory=list)
+
+    @property
+    def held(self) -> bool:
+        return bool(self.systems) and all(s.held for s in self.systems)
+
+    def figures(self) -> list[tuple[str, str, Figure]]:
+        return [(s.name, subj.name, f) for s in self.systems for subj in s.subjects
+                for f in subj.figures]
+
+
+def diagnostic_of_dict(data: dict) -> Diagnostic:
+    loc = Location(data["file"], data["line"] or 0, data["column"] or 0) if data.get("file") else None
+    related = tuple(Location(r["file"], r["line"], r["column"]) for r in data.get("related", ()))
+    return Diagnostic(data["rule"], Severity(data["severity"]), data["message"], loc, related,
+                      data.get("hint"))
+
+
+def _number(value: float) -> str:
+    if value >= 1e9:
+        return f"{value / 1e9:.2f} G"
+    if value >= 1e6:
+        return f"{value / 1e6:.2f} M"
+    if value >= 1e4:
+        return f"{value / 1e3:.1f} k"
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.2f}"
+
+
+def text_of_run(report: RunReport) -> str:
+    lines: list[str] = []
+    for system in report.systems:
+        verdict = "held" if system.held else "DID NOT HOLD"
+        lines.append(f"system {system.name} ({system.directory}): {verdict}")
+        for note in system.notes:
+            lines.append(f"  note: {note}")
+        for kind in ("link", "cell"):
+            for subject in (s for s in system.subjects if s.kind == kind):
+                mark = "ok  " if subject.held else "FAIL"
+                head = f"  {mark} {kind} {subject.name}"
+                lines.append(head + (f": {subject.summary}" if subject.summary else ""))
+                for c in subject.checks:
+                    lines.append(f"       {'held' if c.held else 'FAILED'}  {c.name}"
+                                 + (f": {c.detail}" if c.detail else ""))
+                for f in subject.figures:
+                    lines.append(f"       speed {f.name}: {f.text()}"
+                                 + (f" ({f.detail})" if f.detail else ""))
+        lines.append("")
+    total = sum(len(s.checks) for sys in report.systems for s in sys.subjects)
+    failed = sum(1 for sys in report.systems for s in sys.subjects for c in s.checks if not c.held)
+    lines.append(f"{total - failed} of {total} checks held" if failed
+                 else f"all {total} checks held")
+    return "\n".join(lines)

@@ -1,0 +1,888 @@
+"""Runtime: the supervisor process, standing in for the hypervisor
+(``python -m partcfg.runtime.supervisor``; one per system).
+
+It parses the built blobs (``builddir``), computes the memory plan (``plan``), backs
+every section with a memory file (``memory``), starts one process per cell (``cell``)
+with only the descriptors its blob grants, seals the memory files once they are mapped,
+owns the state tables and implements every link's register block (``registers``),
+turning doorbells and state changes into eventfd wake-ups. It then runs the exercises,
+judges what the cells observed against the blobs, and writes a :class:`SystemRun` as
+JSON to the file descriptor it was given.
+
+Nothing outlives it: every cell gets the parent-death signal before it execs, the
+supervisor kills and reaps its cells on every way out (normal end, error, SIGINT,
+SIGTERM), and the memory files have no name, so they vanish with the last process that
+maps them. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import _ring
+from .builddir import LinkInfo, SystemBuild, system_build_of
+from .channel import (CFG_WRITE, NO_DEVICE, REG_ACCESS, REG_READ, REG_REPLY, REG_WRITE,
+                      ChannelClosed, ControlChannel)
+from .memory import SectionFiles, mapping_request_of
+from .plan import ACCESS_NONE, ACCESS_R, ACCESS_RW, KIND_EMULATED, MemoryPlan, memory_plan_of
+from .registers import Interrupt, LinkRegisters
+from .report import Check, Figure, Subject, SystemRun
+from ..diagnostics import InputError, error
+from ..units import format_bdf
+
+STARTUP_TIMEOUT = 60.0
+PHASE_TIMEOUT = 30.0
+EXCHANGE_COUNT = 5000
+STDERR_TAIL = 4000
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM reached the supervisor."""
+
+
+@dataclass
+class CellProcess:
+    index: int
+    name: str
+    popen: subprocess.Popen
+    control: ControlChannel
+    registers: socket.socket
+    eventfds: dict[int, list[int]]
+    stderr: int
+    pidfd: int | None
+    alive: bool = True
+    expected_death: bool = False
+    status: int | None = None
+    inbox: list[dict] = field(default_factory=list)
+    stderr_tail: bytes = b""
+
+    def died_text(self) -> str:
+        status = self.status
+        how = (f"killed by signal {-status}" if status is not None and status < 0
+               else f"exit status {status}")
+        tail = self.stderr_tail.decode(errors="replace").strip().splitlines()[-3:]
+        return how + (f"; last output: {' | '.join(tail)}" if tail else "")
+
+
+@dataclass
+class LinkRuntime:
+    info: LinkInfo
+    registers: LinkRegisters
+    state_table: int                        # supervisor's writable mapping
+    by_cell: dict[int, tuple[int, int]]     # cell index -> (device index, peer ID)
+    mirrored: list[int] = field(default_factory=list)
+
+    def peer_cells(self) -> dict[int, int]:
+        return {peer: cell for cell, (_, peer) in self.by_cell.items()}
+
+
+class Supervisor:
+    def __init__(self, system: SystemBuild, plan: MemoryPlan, seconds: float, bench: bool,
+                 exchange_count: int = EXCHANGE_COUNT):
+        self.system = system
+        self.plan = plan
+        self.seconds = seconds
+        self.bench = bench
+        self.exchange_count = exchange_count
+        self.run_report = SystemRun(system.name, str(system.directory),
+                                    mode="bench" if bench else "exercises")
+        self.files: SectionFiles | None = None
+        self.cells: list[CellProcess] = []
+        self.links: list[LinkRuntime] = []
+        self.device_links: dict[tuple[int, int], LinkRuntime] = {}
+        self.working: dict[tuple[int, int], dict] = {}     # (cell, device) -> transport
+        self.fast_wakeups: set[bool] = set()
+
+    # --- the run ----------------------------------------------------------------------------
+
+    def run(self) -> SystemRun:
+        for note in self.system.notes:
+            self.run_report.notes.append(f"{note.location}: {note.message}")
+        self._declare_subjects()
+        try:
+            self.start()
+            self.phase_probe()
+            self.phase_discover()
+            if self.bench:
+                self.phase_bench()
+            else:
+                self.phase_state()
+                self.phase_exchange()
+                self.phase_sign()
+                self.phase_kill()
+        except InputError as exc:
+            self.run_report.unusable = [d.as_dict() for d in exc.diagnostics]
+        finally:
+            self.stop()
+        if len(self.fast_wakeups) > 1:
+            self.run_report.notes.append("cells disagree on membarrier support")
+        elif self.fast_wakeups:
+            self.run_report.notes.append(
+                "wake-ups: " + ("membarrier-based asymmetric fences" if True in self.fast_wakeups
+                                else "sequentially consistent fences (no membarrier)"))
+        return self.run_report
+
+    def _declare_subjects(self) -> None:
+        for link in self.system.links:
+            names = ", ".join(f"{k}: {self.system.cells[p.cell].name}"
+                              for k, p in link.peers.items())
+            absent = link.max_peers - len(link.peers)
+            self.run_report.subject("link", link.label, f"{link.max_peers} peers ({names})"
+                                    + (f", {absent} absent" if absent else ""))
+        for cell in self.system.cells:
+            regions = self.plan.cells[self._cell_index(cell.name)].regions
+            mapped = sum(1 for r in regions if r.pieces)
+            self.run_report.subject("cell", cell.name,
+                                    ("root cell, " if cell.is_root else "")
+                                    + f"{mapped} mapped regions from "
+                                    + f"{sum(len(r.pieces) for r in regions)} sections")
+
+    def _cell_index(self, name: str) -> int:
+        return next(i for i, c in enumerate(self.system.cells) if c.name == name)
+
+    def _link_subject(self, link: LinkInfo) -> Subject:
+        return self.run_report.subject("link", link.label)
+
+    def _cell_subject(self, ci: int) -> Subject:
+        return self.run_report.subject("cell", self.system.cells[ci].name)
+
+    # --- processes and memory ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self.files = SectionFiles(self.plan, self.system.name)
+        for info in self.system.links:
+            start, size = info.state_table
+            regs = LinkRegisters.of(info.max_peers, info.vectors)
+            link = LinkRuntime(info, regs, self._map_writable(start, size),
+                               {p.cell: (p.device, pid) for pid, p in info.peers.items()},
+                               [0] * info.max_peers)
+            self.links.append(link)
+            for p in info.peers.values():
+                self.device_links[(p.cell, p.device)] = link
+        for ci in range(len(self.system.cells)):
+            self.cells.append(self._spawn(ci))
+        for cell in self.cells:
+            for link in self._links_of(cell.index):
+                link.registers.connect(link.by_cell[cell.index][1])
+            cell.control.send(self._setup_message(cell))
+        replies = self.await_replies(self.cells, "setup", STARTUP_TIMEOUT)
+        problems = []
+        for cell in self.cells:
+            reply = replies.get(cell.index)
+            if reply is None:
+                problems.append(error("RUN-CELL-START", f"cell {cell.name!r} did not start: "
+                                      + (cell.died_text() if not cell.alive else "no answer")))
+            elif "map_error" in reply or "error" in reply:
+                problems.append(error(
+                    "RUN-MAP-FAILED", f"cell {cell.name!r} cannot map its memory as its blob "
+                    f"says: {reply.get('map_error') or reply.get('error')}",
+                    self.system.cells[cell.index].location()))
+            else:
+                self.fast_wakeups.add(bool(reply["fast_wakeups"]))
+        if problems:
+            raise InputError(problems)
+        # from now on nobody can make a new writable mapping of any section
+        self.files.seal()
+
+    def _map_writable(self, start: int, size: int) -> int:
+        """The supervisor's writable view of a physical range (a state table)."""
+        addr = _ring.reserve(size)
+        for sec in self.plan.sections:
+            if sec.phys < start + size and sec.end > start:
+                _ring.map_shared(addr + sec.phys - start, sec.size, 3, self.files.rw[sec.index])
+        return addr
+
+    def _links_of(self, ci: int) -> list[LinkRuntime]:
+        return [link for link in self.links if ci in link.by_cell]
+
+    def _spawn(self, ci: int) -> CellProcess:
+        cell = self.system.cells[ci]
+        control_parent, control_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        reg_parent, reg_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        eventfds: dict[int, list[int]] = {}
+        for di, dev in enumerate(cell.devices):
+            if (ci, di) in self.device_links:
+                eventfds[di] = [os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+                                for _ in range(max(1, dev["num_msix_vectors"]))]
+        _, section_fds = mapping_request_of(self.plan, ci, self.files)
+        passed = [control_child.fileno(), reg_child.fileno(), *section_fds,
+                  *(fd for fds in eventfds.values() for fd in fds)]
+        supervisor = os.getpid()
+
+        def before_exec() -> None:  # runs in the child: die with the supervisor
+            _ring.set_parent_death_signal(signal.SIGKILL)
+            if os.getppid() != supervisor:
+                os._exit(3)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+        env = dict(os.environ)
+        package_parent = str(Path(__file__).resolve().parent.parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "partcfg.runtime.cell", str(control_child.fileno()),
+             str(reg_child.fileno()), str(supervisor)],
+            pass_fds=passed, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, preexec_fn=before_exec, env=env)
+        control_child.close()
+        reg_child.close()
+        reg_parent.setblocking(False)
+        os.set_blocking(popen.stderr.fileno(), False)
+        try:
+            pidfd = os.pidfd_open(popen.pid)
+        except (AttributeError, OSError):
+            pidfd = None
+        return CellProcess(ci, cell.name, popen, ControlChannel(control_parent), reg_parent,
+                           eventfds, popen.stderr.fileno(), pidfd)
+
+    def _setup_message(self, cell: CellProcess) -> dict:
+        blob = self.system.cells[cell.index]
+        regions, _ = mapping_request_of(self.plan, cell.index, self.files)
+        devices = []
+        for di, dev in enumerate(blob.devices):
+            if (cell.index, di) not in self.device_links:
+                continue
+            start = dev["shmem_regions_start"]
+            devices.append({
+                "index": di, "domain": dev["domain"], "bdf": dev["bdf"],
+                "dev_id": dev["shmem_dev_id"], "peers": dev["shmem_peers"],
+                "msix": dev["num_msix_vectors"], "protocol": dev["shmem_protocol"],
+                "regions": [{"virt": r["virt_start"], "size": r["size"], "flags": r["flags"]}
+                            for r in blob.regions[start:start + 2 + dev["shmem_peers"]]],
+            })
+        return {"op": "setup", "cell": cell.name, "regions": regions, "devices": devices,
+                "images": {stem: str(path) for stem, path in blob.images.items()},
+                "eventfds": {str(k): v for k, v in cell.eventfds.items()}}
+
+    def stop(self) -> None:
+        """Every way out: ask the cells to exit, kill what is left, reap, close. Signals
+        wait until this is done (the process exits right after)."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+        live = [c for c in self.cells if c.alive]
+        for cell in live:
+            try:
+                cell.control.send({"op": "exit"})
+            except (ChannelClosed, OSError, Exception):
+                pass
+        deadline = time.monotonic() + 2.0
+        for cell in live:
+            try:
+                cell.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for cell in self.cells:
+            if cell.popen.poll() is None:
+                cell.popen.kill()
+        for cell in self.cells:
+            try:
+                cell.popen.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be refused
+                pass
+            for fd in [cell.pidfd, *(f for fds in cell.eventfds.values() for f in fds)]:
+                if fd is not None:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            cell.control.sock.close()
+            cell.registers.close()
+            if cell.popen.stderr:
+                cell.popen.stderr.close()
+        if self.files:
+            self.files.close()
+
+    # --- the event loop ---------------------------------------------------------------------
+
+    def pump_events(self, timeout: float) -> None:
+        readers: dict[int, tuple[str, CellProcess]] = {}
+        for cell in self.cells:
+            if not cell.alive:
+                continue
+            readers[cell.control.fileno()] = ("control", cell)
+            readers[cell.registers.fileno()] = ("registers", cell)
+            readers[cell.stderr] = ("stderr", cell)
+            if cell.pidfd is not None:
+                readers[cell.pidfd] = ("exit", cell)
+        if not readers:
+            time.sleep(max(0.0, min(timeout, 0.05)))
+            return
+        ready, _, _ = select.select(list(readers), [], [], max(0.0, timeout))
+        for fd in ready:
+            kind, cell = readers[fd]
+            if not cell.alive:
+                continue
+            if kind == "registers":
+                self._serve_registers(cell)
+            elif kind == "control":
+                try:
+                    while (msg := cell.control.pending()) is not None:
+                        cell.inbox.append(msg)
+                except ChannelClosed:
+                    self._reap(cell, wait=True)
+            elif kind == "stderr":
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    chunk = None
+                if chunk:
+                    cell.stderr_tail = (cell.stderr_tail + chunk)[-STDERR_TAIL:]
+            elif kind == "exit":
+                self._reap(cell, wait=True)
+        for cell in self.cells:   # without pidfds, notice deaths by polling
+            if cell.alive and cell.pidfd is None and cell.popen.poll() is not None:
+                self._reap(cell, wait=False)
+
+    def _serve_registers(self, cell: CellProcess) -> None:
+        while True:
+            try:
+                data = cell.registers.recv(64)
+            except BlockingIOError:
+                return
+            except ConnectionResetError:
+                data = b""
+            if len(data) != REG_ACCESS.size:
+                return
+            op, device, offset, value = REG_ACCESS.unpack(data)
+            link = self.device_links.get((cell.index, device))
+            if link is None:
+                if op == REG_READ:
+                    self._reply(cell, NO_DEVICE)
+                continue
+            peer = link.by_cell[cell.index][1]
+            if op == REG_READ:
+                self._reply(cell, link.registers.read(peer, offset))
+            elif op == REG_WRITE:
+                self._apply(link, link.registers.write(peer, offset, value))
+            elif op == CFG_WRITE:
+                link.registers.config_write(peer, offset, value)
+
+    def _reply(self, cell: CellProcess, value: int) -> None:
+        try:
+            cell.registers.send(REG_REPLY.pack(value & 0xFFFFFFFF))
+        except OSError:
+            pass
+
+    def _apply(self, link: LinkRuntime, interrupts: list[Interrupt]) -> None:
+        """Mirror the state table into memory, then wake the targets: whatever a cell
+        reads after its wake-up was written before it."""
+        for peer, value in enumerate(link.registers.state_table):
+            if link.mirrored[peer] != value:
+                _ring.store_u32(link.state_table + 4 * peer, value)
+                link.mirrored[peer] = value
+        cells = link.peer_cells()
+        for interrupt in interrupts:
+            target = self.cells[cells[interrupt.target]]
+            device = link.by_cell[target.index][0]
+            fds = target.eventfds.get(device, [])
+            if target.alive and interrupt.vector < len(fds):
+                os.eventfd_write(fds[interrupt.vector], 1)
+
+    def _reap(self, cell: CellProcess, wait: bool) -> None:
+        if not cell.alive:
+            return
+        try:
+            cell.status = cell.popen.wait(timeout=5.0 if wait else 0)
+        except subprocess.TimeoutExpired:
+            return
+        cell.alive = False
+        for link in self._links_of(cell.index):
+            self._apply(link, link.registers.disconnect(link.by_cell[cell.index][1]))
+        if not cell.expected_death:
+            self._cell_subject(cell.index).checks.append(
+                Check("process", False, f"exited unexpectedly: {cell.died_text()}"))
+
+    def await_replies(self, cells: list[CellProcess], op: str, timeout: float) -> dict[int, dict]:
+        """The reply with ``op`` from each cell; missing for cells that died or missed the
+        deadline."""
+        deadline = time.monotonic() + timeout
+        replies: dict[int, dict] = {}
+        while True:
+            for cell in cells:
+                if cell.index in replies:
+                    continue
+                for i, msg in enumerate(cell.inbox):
+                    if msg.get("op") == op:
+                        replies[cell.index] = cell.inbox.pop(i)
+                        break
+            waiting = [c for c in cells if c.index not in replies and c.alive]
+            left = deadline - time.monotonic()
+            if not waiting or left <= 0:
+                return replies
+            self.pump_events(min(left, 0.25))
+
+    def command(self, cells: list[CellProcess], messages: dict[int, dict], op: str,
+                timeout: float) -> dict[int, dict]:
+        for cell in cells:
+            cell.control.send({"op": op, "timeout": timeout, **messages.get(cell.index, {})})
+        return self.await_replies(cells, op, timeout + 5.0)
+
+    def _missing(self, subject: Subject, what: str, cell: CellProcess, reply: dict | None) -> bool:
+        """Record a failed check when a cell gave no usable reply; True if so."""
+        if reply is None:
+            why = cell.died_text() if not cell.alive else "no answer before the deadline"
+            subject.checks.append(Check(what, False, f"cell {cell.name}: {why}"))
+            return True
+        if "error" in reply:
+            subject.checks.append(Check(what, False, f"cell {cell.name}: {reply['error']}"))
+            return True
+        return False
+
+    def live_cells(self) -> list[CellProcess]:
+        return [c for c in self.cells if c.alive]
+
+    # --- exercise 1: permissions ------------------------------------------------------------
+
+    def phase_probe(self) -> None:
+        cells = self.live_cells()
+        replies = self.command(cells, {}, "probe", PHASE_TIMEOUT)
+        link_rows: dict[int, list[str]] = {i: [] for i in range(len(self.links))}
+        link_counts: dict[int, int] = {i: 0 for i in range(len(self.links))}
+        for cell in cells:
+            subject = self._cell_subject(cell.index)
+            reply = replies.get(cell.index)
+            if self._missing(subject, "permissions", cell, reply):
+                continue
+            plan = self.plan.cells[cell.index]
+            wrong, refused, carved = [], 0, 0
+            observed = {(p["region"], p["piece"]): p for p in reply["pieces"]}
+            for region in plan.regions:
+                for pi, piece in enumerate(region.pieces):
+                    seen = observed.get((region.index, pi))
+                    sec = self.plan.sections[piece.section]
+                    where = f"region {region.index} section {sec.label}"
+                    if seen is None:
+                        wrong.append(f"{where}: not probed")
+                        continue
+                    want_read = piece.access in (ACCESS_R, ACCESS_RW)
+                    want_write = piece.access == ACCESS_RW
+                    got_read, got_write = seen["read"] == "ok", seen["write"] == "ok"
+                    problem = None
+                    if (got_read, got_write) != (want_read, want_write):
+                        problem = (f"{where}: blob grants {piece.access!r}, read {seen['read']}, "
+                                   f"write {seen['write']}")
+                    elif not want_write and not seen["write"].startswith("SIGSEGV"):
+                        problem = f"{where}: write did not fault with SIGSEGV ({seen['write']})"
+                    if piece.access == ACCESS_R:
+                        up = seen.get("upgrade", {})
+                        granted = [k for k, v in up.items() if v == "ok"]
+                        if granted or not up:
+                            problem = f"{where}: read-only, but {', '.join(granted) or 'no'} upgrade refused"
+                        else:
+                            refused += 1
+                    if piece.access == ACCESS_NONE:
+                        carved += 1
+                    if problem:
+                        wrong.append(problem)
+                    for li, link in enumerate(self.links):
+                        lo, hi = link.info.state_table[0], link.info.phys_end
+                        if cell.index in link.by_cell and lo <= sec.phys < hi:
+                            link_counts[li] += 1
+                            if problem:
+                                link_rows[li].append(f"{cell.name}: {problem}")
+            total = sum(len(r.pieces) for r in plan.regions)
+            emulated = [r.index for r in plan.regions if r.kind == KIND_EMULATED]
+            detail = (f"{total} sections x read/write probed in a child process, matrix equals "
+                      f"the blob's flags; writes to read-only sections faulted (SIGSEGV); "
+                      f"{refused} read-only sections refused mprotect, writable mmap and "
+                      "read-write reopen")
+            if carved:
+                detail += f"; {carved} sections carved out of the root cell (no access)"
+            if emulated:
+                detail += f"; sub-page I/O regions {emulated} are emulated, not mapped"
+            subject.checks.append(Check("permissions", not wrong, "; ".join(wrong[:6]) if wrong else detail))
+        for li, link in enumerate(self.links):
+            rows = link_rows[li]
+            self._link_subject(link.info).checks.append(Check(
+                "permissions", not rows and link_counts[li] > 0,
+                "; ".join(rows[:6]) if rows else
+                f"{link_counts[li]} peer sections probed: state table read-only for every peer, "
+                "read/write section writable by all, each output section writable by its "
+                "owner only (TX) and read-only for the others (RX)"))
+
+    # --- discovery ------------------------------------------------------------------------------
+
+    def phase_discover(self) -> None:
+        cells = [c for c in self.live_cells() if self._links_of(c.index)]
+        replies = self.command(cells, {}, "discover", PHASE_TIMEOUT)
+        per_link: dict[int, list[str]] = {id(l): [] for l in self.links}
+        for cell in cells:
+            reply = replies.get(cell.index)
+            subject = self._cell_subject(cell.index)
+            if self._missing(subject, "link discovery", cell, reply):
+                for link in self._links_of(cell.index):
+                    per_link[id(link)].append(f"{cell.name}: no discovery")
+                continue
+            if reply["image_problems"]:
+                subject.checks.append(Check("images", False, "; ".join(reply["image_problems"])))
+            for dev in reply["devices"]:
+                link = self.device_links[(cell.index, dev["device"])]
+                if dev["problems"]:
+                    per_link[id(link)].append(f"{cell.name}: " + "; ".join(dev["problems"]))
+                else:
+                    self.working[(cell.index, dev["device"])] = dev.get("transport")
+        for link in self.links:
+            problems = per_link[id(link)]
+            found = [self.cells[c].name for c, (d, _) in link.by_cell.items()
+                     if (c, d) in self.working]
+            transports = [t for (c, d), t in self.working.items()
+                          if self.device_links.get((c, d)) is link and t]
+            detail = (f"{', '.join(found)} read the capability, resolved base and sections "
+                      "through their own memory maps, ID and peer-count registers agree")
+            if transports:
+                t = transports[0]
+                detail += (f"; rings in the {t['where']}, {t['ring_size']} bytes per direction, "
+                           f"messages up to {t['max_message']} bytes")
+            self._link_subject(link.info).checks.append(
+                Check("discovery", not problems, "; ".join(problems) if problems else detail))
+
+    def _working_peers(self, link: LinkRuntime, need_transport: bool = False) -> dict[int, int]:
+        """Peer ID -> cell for the peers whose discovery worked (and that still run)."""
+        result = {}
+        for ci, (device, peer) in sorted(link.by_cell.items(), key=lambda x: x[1][1]):
+            if (ci, device) in self.working and self.cells[ci].alive:
+                if not need_transport or self.working[(ci, device)]:
+                    result[peer] = ci
+        return result
+
+    # --- exercise 3: state changes --------------------------------------------------------------
+
+    def phase_state(self) -> None:
+        involved = sorted({ci for link in self.links for ci in self._working_peers(link).values()})
+        cells = [self.cells[ci] for ci in involved]
+        if not cells:
+            return
+        results = {}
+        for round_name, base, one_shot in (("state", 0x100, False), ("one-shot", 0x200, True)):
+            self.command(cells, {c.index: {"one_shot": one_shot} for c in cells},
+                         "state_prepare", PHASE_TIMEOUT)
+            messages = {}
+            for cell in cells:
+                links = {}
+                for link in self.links:
+                    peers = self._working_peers(link)
+                    if cell.index not in peers.values():
+                        continue
+                    device, me = link.by_cell[cell.index]
+                    links[str(device)] = {"value": base + me,
+                                          "expect": {str(p): base + p for p in peers if p != me}}
+                messages[cell.index] = {"links": links, "one_shot": one_shot}
+            results[round_name] = self.command(cells, messages, "state_change", 10.0)
+        for link in self.links:
+            peers = self._working_peers(link)
+            subject = self._link_subject(link.info)
+            if len(peers) < 2:
+                subject.checks.append(Check("state changes", True,
+                                            "fewer than two peers run: nothing to announce"))
+                continue
+            problems, latencies = [], []
+            for round_name, base, one_shot in (("state", 0x100, False), ("one-shot", 0x200, True)):
+                for peer, ci in peers.items():
+                    reply = results[round_name].get(ci)
+                    device = link.by_cell[ci][0]
+                    if reply is None or "error" in reply:
+                        problems.append(f"{round_name}: {self.cells[ci].name} did not answer"
+                                        + (f" ({reply['error']})" if reply else ""))
+                        continue
+                    got = reply["links"][str(device)]
+                    wrong = {p: v for p, v in got["seen"].items() if v != base + int(p)}
+                    if wrong:
+                        problems.append(f"{round_name}: {self.cells[ci].name} saw states {wrong}")
+                    if not got["wakeups"]:
+                        problems.append(f"{round_name}: {self.cells[ci].name} got no wake-up")
+                    if one_shot and (got["wakeups"] != 1 or got["int_control"] != 0):
+                        problems.append(f"one-shot: {self.cells[ci].name} got {got['wakeups']} "
+                                        f"wake-ups, interrupt control {got['int_control']}")
+                    if got["latency"] is not None:
+                        latencies.append(got["latency"])
+            detail = (f"every peer's state change reached the {len(peers) - 1} other"
+                      f"{'s' if len(peers) > 2 else ''} through the read-only state table and a "
+                      "vector-0 wake-up"
+                      + (f" (slowest {max(latencies) * 1e3:.1f} ms)" if latencies else "")
+                      + "; in one-shot mode exactly one wake-up, then interrupts disabled")
+            subject.checks.append(Check("state changes", not problems,
+                                        "; ".join(problems[:6]) if problems else detail))
+
+    # --- exercise 2: messages -------------------------------------------------------------------
+
+    def phase_exchange(self) -> None:
+        cells = sorted({ci for link in self.links
+                        for ci in self._working_peers(link, True).values()})
+        if not cells:
+            return
+        count = self.exchange_count
+        replies = self.command([self.cells[ci] for ci in cells],
+                               {ci: {"count": count} for ci in cells}, "exchange",
+                               PHASE_TIMEOUT + count / 200)
+        flows = {}
+        for ci, reply in replies.items():
+            if "error" in reply:
+                continue
+            for f in reply["flows"]:
+                flows[(ci, f["device"], f["peer"], f["kind"])] = f
+        for link in self.links:
+            peers = self._working_peers(link, True)
+            subject = self._link_subject(link.info)
+            if len(peers) < 2:
+                subject.checks.append(Check("message exchange", False if len(self._working_peers(link)) >= 2 else True,
+                                            "no usable rings: "
+                                            + ("the output sections are too small for one ring per peer"
+                                               if len(self._working_peers(link)) >= 2 else
+                                               "fewer than two peers run")))
+                continue
+            problems, total_msgs, total_bytes, rates = [], 0, 0, []
+            for src, sci in peers.items():
+                for dst, dci in peers.items():
+                    if src == dst:
+                        continue
+                    tx = flows.get((sci, link.by_cell[sci][0], dst, "tx"))
+                    rx = flows.get((dci, link.by_cell[dci][0], src, "rx"))
+                    name = f"{self.cells[sci].name}->{self.cells[dci].name}"
+                    if tx is None or rx is None:
+                        missing = self.cells[sci if tx is None else dci]
+                        reply = replies.get(missing.index)
+                        problems.append(f"{name}: {missing.name} "
+                                        + (reply["error"] if reply and "error" in reply
+                                           else "did not report"))
+                        continue
+                    for f in (tx, rx):
+                        if f["error"]:
+                            problems.append(f"{name}: {f['error']}")
+                    if rx["bad"]:
+                        problems.append(f"{name}: {rx['bad']} messages arrived altered")
+                    if tx["messages"] != count or rx["messages"] != count:
+                        problems.append(f"{name}: sent {tx['messages']}, received "
+                                        f"{rx['messages']} of {count}")
+                    total_msgs += rx["messages"]
+                    total_bytes += rx["bytes"]
+                    if rx["elapsed"] > 0:
+                        rates.append(rx["messages"] / rx["elapsed"])
+            directions = len(peers) * (len(peers) - 1)
+            subject.checks.append(Check(
+                "message exchange", not problems, "; ".join(problems[:6]) if problems else
+                f"{count} messages in each of {directions} directions, sizes 16 bytes to the "
+                "ring's maximum, every byte checked, in order, none lost"))
+            if rates:
+                elapsed = max(flows[k]["elapsed"] for k in flows
+                              if self.device_links.get((k[0], k[1])) is link)
+                subject.figures.append(Figure(
+                    "exchange", total_bytes / elapsed / 1e6 if elapsed else 0, "MB/s",
+                    f"{total_msgs} messages, {total_bytes / 1e6:.1f} MB over all directions at "
+                    f"once, {min(rates):,.0f}..{max(rates):,.0f} msg/s per direction"))
+
+    # --- exercise 4: sign in place --------------------------------------------------------------
+
+    def phase_sign(self) -> None:
+        for link in self.links:
+            peers = self._working_peers(link, True)
+            subject = self._link_subject(link.info)
+            if len(peers) < 2:
+                continue
+            (sp, sci), (rp, rci) = list(peers.items())[:2]
+            sender, receiver = self.cells[sci], self.cells[rci]
+            transport = self.working[(sci, link.by_cell[sci][0])]
+            size = max(64, min(transport["max_message"] - 32, 16384))
+            key = os.urandom(32).hex()
+            sent = self.command([sender], {sci: {"device": link.by_cell[sci][0], "peer": rp,
+                                                 "key": key, "size": size}}, "sign_send", 10.0)
+            if self._missing(subject, "sign in place", sender, sent.get(sci)):
+                continue
+            got = self.command([receiver], {rci: {"device": link.by_cell[rci][0], "peer": sp,
+                                                  "key": key}}, "sign_verify", 10.0)
+            reply = got.get(rci)
+            if self._missing(subject, "sign in place", receiver, reply):
+                continue
+            problems = []
+            if not reply["verified"] or not reply["verified_after"]:
+                problems.append("the signature did not verify")
+            if reply["child"] != "SIGSEGV":
+                problems.append(f"the hostile receiver's write ended with {reply['child']}, "
+                                "not SIGSEGV")
+            if reply["mprotect"] == "ok":
+                problems.append("the receiver could make the message writable")
+            if not reply["in_place"]:
+                problems.append("the message was not read in the sender's output section")
+            where = "output section" if transport["where"] == "output sections" else transport["where"]
+            subject.checks.append(Check(
+                "sign in place", not problems, "; ".join(problems) if problems else
+                f"{sender.name} wrote and signed (HMAC-SHA256) {size} bytes in its {where}; "
+                f"{receiver.name} verified them in place, without a copy, while its hostile "
+                f"child's write faulted (SIGSEGV) and mprotect was refused "
+                f"({reply['mprotect']})"
+                + ("" if transport["where"] == "output sections" else
+                   "; note: without output sections nothing stops a peer from writing")))
+
+    # --- exercise 5: a peer killed mid-traffic --------------------------------------------------
+
+    def _victim(self) -> CellProcess | None:
+        candidates = [c for c in self.live_cells() if not self.system.cells[c.index].is_root]
+        if not candidates:
+            return None
+        return max(candidates, key=lambda c: (sum(1 for l in self.links
+                                                  if c.index in self._working_peers(l).values()),
+                                              -c.index))
+
+    def phase_kill(self) -> None:
+        victim = self._victim()
+        if victim is None:
+            self.run_report.notes.append("no non-root cell to kill: the kill exercise did not run")
+            return
+        cells = self.live_cells()
+        shared = [l for l in self.links if victim.index in self._working_peers(l).values()]
+        before = {id(l): self._working_peers(l, True) for l in self.links}
+        seconds = max(self.seconds, 0.2)
+        for cell in cells:
+            cell.control.send({"op": "traffic", "seconds": seconds, "timeout": seconds + 10})
+        kill_at = time.monotonic() + seconds / 3
+        while time.monotonic() < kill_at:
+            self.pump_events(kill_at - time.monotonic())
+        victim.expected_death = True
+        victim.popen.kill()
+        killed = time.monotonic()
+        survivors = [c for c in cells if c is not victim]
+        replies = self.await_replies(survivors, "traffic", seconds + 15.0)
+        deadline = time.monotonic() + 5.0
+        while victim.alive and time.monotonic() < deadline:
+            self.pump_events(0.05)
+        self._cell_subject(victim.index).checks.append(Check(
+            "killed mid-traffic", not victim.alive,
+            f"SIGKILL {(seconds / 3) * 1e3:.0f} ms into the traffic; the supervisor set its "
+            f"state to 0 on {len(shared)} link{'s' if len(shared) != 1 else ''} and notified "
+            "the peers"))
+        for cell in survivors:
+            if cell.index not in replies:
+                self._cell_subject(cell.index).checks.append(Check(
+                    "carried on", False, "hung: no report after the peer was killed"
+                    if cell.alive else cell.died_text()))
+        for link in self.links:
+            peers = before[id(link)]
+            subject = self._link_subject(link.info)
+            victim_peer = next((p for p, ci in self._all_peers(link).items()
+                                if ci == victim.index), None)
+            if victim_peer is None:
+                continue
+            problems, latencies, after = [], [], []
+            for peer, ci in self._working_peers(link).items():
+                if ci == victim.index:
+                    continue
+                reply = replies.get(ci)
+                if reply is None or "error" in reply:
+                    problems.append(f"{self.cells[ci].name} did not report"
+                                    + (f": {reply['error']}" if reply else ""))
+                    continue
+                device = link.by_cell[ci][0]
+                left = [x for x in reply["left"] if x["device"] == device and x["peer"] == victim_peer]
+                if peer in peers and victim_peer in peers:
+                    if not left:
+                        problems.append(f"{self.cells[ci].name} never saw {victim.name}'s state drop to 0")
+                    else:
+                        latencies.append(left[0]["seen"] - killed)
+                for f in reply["flows"]:
+                    if f["device"] != device:
+                        continue
+                    if f["error"] or f["bad"]:
+                        problems.append(f"{self.cells[ci].name}: {f['error'] or str(f['bad']) + ' bad messages'}")
+                    if f["peer"] != victim_peer and f["kind"] == "rx":
+                        after.append((self.cells[ci].name, f["after_drop"]))
+            stalled = [name for name, n in after if n is not None and n <= 0]
+            if stalled:
+                problems.append("no messages after the kill at " + ", ".join(stalled))
+            carried = [n for _, n in after if n]
+            subject.checks.append(Check(
+                "peer killed mid-traffic", not problems, "; ".join(problems[:6]) if problems else
+                f"{victim.name} (peer {victim_peer}) killed; every other peer saw its state drop "
+                "to 0" + (f" within {max(latencies) * 1e3:.1f} ms" if latencies else "")
+                + (f" and kept exchanging ({sum(carried)} messages received after the kill)"
+                   if carried else " and kept running; no peer left to talk to")))
+
+    def _all_peers(self, link: LinkRuntime) -> dict[int, int]:
+        return {peer: ci for ci, (_, peer) in link.by_cell.items()}
+
+    # --- bench --------------------------------------------------------------------------------
+
+    def phase_bench(self) -> None:
+        kinds = [("msg64", "64-byte messages, one per call"),
+                 ("batch64", "64-byte messages, batch call"),
+                 ("block64k", "64 KiB messages"),
+                 ("rtt", "64-byte round trip, polling")]
+        for link in self.links:
+            peers = self._working_peers(link, True)
+            if len(peers) < 2:
+                continue
+            subject = self._link_subject(link.info)
+            (ap, aci), (bp, bci) = list(peers.items())[:2]
+            a, b = self.cells[aci], self.cells[bci]
+            transport = self.working[(aci, link.by_cell[aci][0])]
+            for kind, what in kinds:
+                if kind == "block64k" and transport["max_message"] < 65536:
+                    subject.figures.append(Figure(
+                        what, 0, "GB/s", f"not measured: this ring holds messages up to "
+                        f"{transport['max_message']} bytes"))
+                    continue
+                b.control.send({"op": "bench", "device": link.by_cell[bci][0], "peer": ap,
+                                "kind": kind, "role": "rx", "seconds": self.seconds})
+                a.control.send({"op": "bench", "device": link.by_cell[aci][0], "peer": bp,
+                                "kind": kind, "role": "tx", "seconds": self.seconds})
+                replies = self.await_replies([a, b], "bench", self.seconds + 20.0)
+                ra, rb = replies.get(aci), replies.get(bci)
+                if not ra or not rb or "error" in ra or "error" in rb:
+                    why = (ra or {}).get("error") or (rb or {}).get("error") or "no answer"
+                    subject.checks.append(Check(f"bench {what}", False, why))
+                    continue
+                pair = f"{a.name} -> {b.name}"
+                if kind == "rtt":
+                    value = ra["elapsed"] / ra["round_trips"] * 1e6
+                    subject.figures.append(Figure(what, value, "us",
+                                                  f"{a.name} <-> {b.name}, {ra['round_trips']} round trips"))
+                elif kind == "block64k":
+                    value = rb["messages"] * rb["size"] / rb["elapsed"] / 1e9
+                    subject.figures.append(Figure(what, value, "GB/s",
+                                                  f"{pair}, {rb['messages']} messages, send() + recv_into()"))
+                else:
+                    value = rb["messages"] / rb["elapsed"]
+                    subject.figures.append(Figure(what, value, "msg/s",
+                                                  f"{pair}, {rb['messages']} messages"))
+
+
+def supervise(directory: str, name: str, seconds: float, bench: bool,
+              exchange_count: int = EXCHANGE_COUNT) -> SystemRun:
+    """Load, plan and run one system; an unusable build comes back in ``unusable``."""
+    try:
+        system = system_build_of(Path(directory), name)
+        plan = memory_plan_of(system)
+    except InputError as exc:
+        run = SystemRun(name, directory, unusable=[d.as_dict() for d in exc.diagnostics])
+        return run
+    return Supervisor(system, plan, seconds, bench, exchange_count).run()
+
+
+def _interrupted(signum, frame):
+    raise Interrupted()
+
+
+def main(argv: list[str]) -> int:
+    directory, name, seconds, bench, count, result_fd, parent = argv[:7]
+    _ring.set_parent_death_signal(signal.SIGKILL)
+    if os.getppid() != int(parent):
+        return 3
+    signal.signal(signal.SIGINT, _interrupted)
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGHUP, _interrupted)
+    try:
+        run = supervise(directory, name, float(seconds), bench == "1", int(count))
+    except Interrupted:
+        return 130
+    with os.fdopen(int(result_fd), "w") as out:
+        json.dump(run.as_dict(), out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
