@@ -121,7 +121,7 @@ def test_unpack_of_short_buffer_is_an_error():
 
 @pytest.mark.parametrize("struct_", ALL_STRUCTS, ids=lambda s: s.c_name)
 def test_unpack_of_pack_is_identity(struct_):
-    @settings(max_examples=60, deadline=None)
+    @settings(max_examples=40, deadline=None)
     @given(struct_values(struct_))
     def check(value):
         raw = struct_.pack(value)

@@ -168,7 +168,7 @@ def test_arbitrary_bytes_decode_or_raise_blob_error(data):
     _decodes_or_blob_error(data)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(standalone_cells(), st.lists(st.tuples(st.integers(0, 1 << 16), st.integers(0, 255)),
                                     max_size=8), st.integers(-40, 40))
 def test_damaged_blobs_decode_or_raise_blob_error(blob, flips, cut):

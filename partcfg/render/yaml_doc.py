@@ -67,7 +67,8 @@ def scalar_text(value: Any, flow: bool = True) -> str:
     if value is None:
         return "null"
     text = str(value)
-    if (_PLAIN_RE if flow else _PLAIN_BLOCK_RE).match(text) and text not in _RESERVED and not _TYPED_RE.match(text) \
+    plain = _PLAIN_RE if flow else _PLAIN_BLOCK_RE
+    if plain.fullmatch(text) and text not in _RESERVED and not _TYPED_RE.fullmatch(text) \
             and not text.endswith(":"):
         return text
     return _double_quoted(text)

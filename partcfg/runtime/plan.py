@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .. import jailhouse as jh
 from ..diagnostics import Diagnostic, InputError, error
-from .builddir import SystemBuild
+
+if TYPE_CHECKING:  # the cell processes import this module; keep their start light
+    from .builddir import SystemBuild
 
 ACCESS_RW, ACCESS_R, ACCESS_NONE = "rw", "r", "-"
 MAX_CELL_ADDRESS_SPACE = 1 << 46     # 64 TiB of mappings per cell process

@@ -38,6 +38,7 @@ class Subject:
     summary: str = ""
     checks: list[Check] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def held(self) -> bool:
@@ -72,7 +73,8 @@ class SystemRun:
     def of_dict(cls, data: dict) -> "SystemRun":
         subjects = [Subject(s["kind"], s["name"], s.get("summary", ""),
                             [Check(**c) for c in s["checks"]],
-                            [Figure(**f) for f in s["figures"]]) for s in data["subjects"]]
+                            [Figure(**f) for f in s["figures"]], list(s.get("notes", ())))
+                    for s in data["subjects"]]
         return cls(data["name"], data["directory"], subjects, list(data["notes"]),
                    list(data["unusable"]), data.get("mode", "exercises"))
 
@@ -116,7 +118,7 @@ def text_of_run(report: RunReport) -> str:
         lines.append(f"system {system.name} ({system.directory}): {verdict}")
         for note in system.notes:
             lines.append(f"  note: {note}")
-        for kind in ("link", "cell"):
+        for kind in ("system", "link", "cell"):
             for subject in (s for s in system.subjects if s.kind == kind):
                 mark = "ok  " if subject.held else "FAIL"
                 head = f"  {mark} {kind} {subject.name}"
@@ -124,6 +126,8 @@ def text_of_run(report: RunReport) -> str:
                 for c in subject.checks:
                     lines.append(f"       {'held' if c.held else 'FAILED'}  {c.name}"
                                  + (f": {c.detail}" if c.detail else ""))
+                for note in subject.notes:
+                    lines.append(f"       note  {note}")
                 for f in subject.figures:
                     lines.append(f"       speed {f.name}: {f.text()}"
                                  + (f" ({f.detail})" if f.detail else ""))

@@ -36,6 +36,7 @@ from .memory import SectionFiles, mapping_request_of
 from .plan import ACCESS_NONE, ACCESS_R, ACCESS_RW, KIND_EMULATED, MemoryPlan, memory_plan_of
 from .registers import Interrupt, LinkRegisters
 from .report import Check, Figure, Subject, SystemRun
+from .transport import AREA_OUTPUT
 from ..diagnostics import InputError, error
 from ..units import format_bdf
 
@@ -108,17 +109,20 @@ class Supervisor:
         for note in self.system.notes:
             self.run_report.notes.append(f"{note.location}: {note.message}")
         self._declare_subjects()
+        phases = [("start", self.start), ("probe", self.phase_probe),
+                  ("discovery", self.phase_discover)]
+        if self.bench:
+            phases.append(("bench", self.phase_bench))
+        else:
+            phases += [("state", self.phase_state), ("exchange", self.phase_exchange),
+                       ("sign", self.phase_sign), ("kill", self.phase_kill)]
+        timings = []
         try:
-            self.start()
-            self.phase_probe()
-            self.phase_discover()
-            if self.bench:
-                self.phase_bench()
-            else:
-                self.phase_state()
-                self.phase_exchange()
-                self.phase_sign()
-                self.phase_kill()
+            for name, phase in phases:
+                began = time.monotonic()
+                phase()
+                timings.append(f"{name} {time.monotonic() - began:.2f} s")
+            self.run_report.notes.append("phases: " + ", ".join(timings))
         except InputError as exc:
             self.run_report.unusable = [d.as_dict() for d in exc.diagnostics]
         finally:
@@ -490,9 +494,10 @@ class Supervisor:
             total = sum(len(r.pieces) for r in plan.regions)
             emulated = [r.index for r in plan.regions if r.kind == KIND_EMULATED]
             detail = (f"{total} sections x read/write probed in a child process, matrix equals "
-                      f"the blob's flags; writes to read-only sections faulted (SIGSEGV); "
-                      f"{refused} read-only sections refused mprotect, writable mmap and "
-                      "read-write reopen")
+                      "the blob's flags")
+            if refused:
+                detail += (f"; writes to the {refused} read-only sections faulted (SIGSEGV), "
+                           "and mprotect, a writable mmap and a read-write reopen were refused")
             if carved:
                 detail += f"; {carved} sections carved out of the root cell (no access)"
             if emulated:
@@ -600,7 +605,7 @@ class Supervisor:
                     if one_shot and (got["wakeups"] != 1 or got["int_control"] != 0):
                         problems.append(f"one-shot: {self.cells[ci].name} got {got['wakeups']} "
                                         f"wake-ups, interrupt control {got['int_control']}")
-                    if got["latency"] is not None:
+                    if got["latency"] is not None and not one_shot:
                         latencies.append(got["latency"])
             detail = (f"every peer's state change reached the {len(peers) - 1} other"
                       f"{'s' if len(peers) > 2 else ''} through the read-only state table and a "
@@ -688,6 +693,11 @@ class Supervisor:
             (sp, sci), (rp, rci) = list(peers.items())[:2]
             sender, receiver = self.cells[sci], self.cells[rci]
             transport = self.working[(sci, link.by_cell[sci][0])]
+            if transport["where"] != AREA_OUTPUT:
+                subject.notes.append(
+                    "sign in place does not apply: without output sections every peer may "
+                    "write the common section, so a receiver can alter what it verifies")
+                continue
             size = max(64, min(transport["max_message"] - 32, 16384))
             key = os.urandom(32).hex()
             sent = self.command([sender], {sci: {"device": link.by_cell[sci][0], "peer": rp,
@@ -709,15 +719,12 @@ class Supervisor:
                 problems.append("the receiver could make the message writable")
             if not reply["in_place"]:
                 problems.append("the message was not read in the sender's output section")
-            where = "output section" if transport["where"] == "output sections" else transport["where"]
             subject.checks.append(Check(
                 "sign in place", not problems, "; ".join(problems) if problems else
-                f"{sender.name} wrote and signed (HMAC-SHA256) {size} bytes in its {where}; "
+                f"{sender.name} wrote and signed (HMAC-SHA256) {size} bytes in its output section; "
                 f"{receiver.name} verified them in place, without a copy, while its hostile "
                 f"child's write faulted (SIGSEGV) and mprotect was refused "
-                f"({reply['mprotect']})"
-                + ("" if transport["where"] == "output sections" else
-                   "; note: without output sections nothing stops a peer from writing")))
+                f"({reply['mprotect']})"))
 
     # --- exercise 5: a peer killed mid-traffic --------------------------------------------------
 
