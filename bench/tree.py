@@ -14,12 +14,15 @@ best of REPEAT) for
   build          partcfg build TREE -o OUT          (into an empty directory)
   build --check  partcfg build --check TREE -o OUT  (against the outputs just built)
 
-once with PARTCFG_JOBS=1 (serial) and once with the default (all cores), and prints the
-figures. Usage:
+once with PARTCFG_JOBS=1 (serial) and once with one worker per core, and prints the
+figures with how many cores were really free (other work on the machine shows there).
+Usage:
 
     python bench/tree.py                    # 200 systems, 3 non-root cells each
     python bench/tree.py --systems 50 --cells 5 --repeat 3
     python bench/tree.py --keep /tmp/tree   # leave the tree there for other tools
+    python bench/tree.py --disk             # outputs on the disk instead of /dev/shm
+    python bench/tree.py --in-process       # the work alone: pipeline vs shares, warm
 """
 
 from __future__ import annotations
@@ -179,34 +182,95 @@ def _timed(args: list[str], jobs: str | None, repeat: int, before=None) -> tuple
     return best, code
 
 
+def _burn(n: int = 2_000_000) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+def free_cores() -> float:
+    """How many cores this process can really use now: the speed-up of two CPU-bound
+    processes over one (2.0 on an idle 2-core machine; about 1.0 when something else
+    keeps a core busy, and then no pool can help)."""
+    import multiprocessing
+    start = time.perf_counter()
+    _burn()
+    one = time.perf_counter() - start
+    with multiprocessing.Pool(2) as pool:
+        pool.map(_burn, [2_000_000])  # start the workers
+        start = time.perf_counter()
+        pool.map(_burn, [2_000_000] * 2)
+        two = time.perf_counter() - start
+    return 2 * one / two
+
+
+def _in_process(tree: Path, repeat: int) -> None:
+    """Time the work itself (check, and check + render) in this warm process: no
+    interpreter start, no writing, best of ``repeat``."""
+    sys.path.insert(0, str(ROOT))
+    from partcfg.parallel import run_tree
+    from partcfg.pipeline import build_outputs_of, checked_files_of
+
+    def best(work) -> float:
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    cores = os.cpu_count() or 1
+    print(f"{'in process (warm)':<26} {'check':>8} {'build':>8}")
+    print(f"{'plain pipeline':<26} {best(lambda: checked_files_of([tree])):>7.2f}s "
+          f"{best(lambda: build_outputs_of(checked_files_of([tree]))):>7.2f}s")
+    for jobs in sorted({1, cores}):
+        print(f"{f'shares, {jobs} job(s)':<26} {best(lambda: run_tree([tree], False, jobs=jobs)):>7.2f}s "
+              f"{best(lambda: run_tree([tree], True, jobs=jobs)):>7.2f}s")
+    print(f"cores free after: {free_cores():.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--systems", type=int, default=200)
     parser.add_argument("--cells", type=int, default=3, help="non-root cells per system (>= 2)")
     parser.add_argument("--repeat", type=int, default=2, help="runs per figure (best is kept)")
     parser.add_argument("--keep", type=Path, help="write the tree here and keep it")
+    parser.add_argument("--disk", action="store_true", help="work on the disk, not on /dev/shm")
+    parser.add_argument("--in-process", action="store_true",
+                        help="time the work in this process (no start-up, no writing) instead")
     args = parser.parse_args()
     if args.cells < 2:
         parser.error("--cells must be at least 2 (the links need two non-root peers)")
 
-    work = Path(tempfile.mkdtemp(prefix="partcfg-tree-"))
+    # tmpfs when there is one: the figures are partcfg's, not the disk's (every output is
+    # fsync'ed, and on a shared disk that alone varies by seconds from run to run)
+    shm = Path("/dev/shm")
+    work = Path(tempfile.mkdtemp(prefix="partcfg-tree-", dir=shm if shm.is_dir() and not args.disk else None))
     tree = args.keep or work / "tree"
     try:
         files = write_tree(tree, args.systems, args.cells)
         out = work / "out"
         print(f"tree: {args.systems} systems, {args.systems * (args.cells + 1)} cells, "
-              f"{files} YAML files ({tree}); {os.cpu_count()} cores")
+              f"{files} YAML files ({tree}); {os.cpu_count()} cores; best of {args.repeat}")
 
         def clean() -> None:
             shutil.rmtree(out, ignore_errors=True)
 
+        free_before = free_cores()
+        if args.in_process:
+            _in_process(tree, args.repeat)
+            return
         rows = []
-        for label, jobs in (("serial (PARTCFG_JOBS=1)", "1"), ("parallel (default)", None)):
+        cores = os.cpu_count() or 1
+        for label, jobs in (("serial (PARTCFG_JOBS=1)", "1"), (f"parallel (PARTCFG_JOBS={cores})", str(cores))):
             t_check, _ = _timed(["check", str(tree)], jobs, args.repeat)
             t_build, _ = _timed(["build", str(tree), "-o", str(out)], jobs, args.repeat, before=clean)
             outputs = sum(1 for p in out.rglob("*") if p.is_file())
             t_stale, _ = _timed(["build", "--check", str(tree), "-o", str(out)], jobs, args.repeat)
             rows.append((label, t_check, t_build, t_stale, outputs))
+        print(f"cores free for this benchmark (measured before and after): {free_before:.1f}, "
+              f"{free_cores():.1f}")
         print(f"{'':<26} {'check':>8} {'build':>8} {'build --check':>14}  outputs")
         for label, c, b, s, n in rows:
             print(f"{label:<26} {c:>7.2f}s {b:>7.2f}s {s:>13.2f}s  {n}")

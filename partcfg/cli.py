@@ -311,7 +311,7 @@ def map_(files: List[Path] = FilesArg,
     sources = [str(f) for f in checked.files]
     text = map_svg_of(maps, sources) if suffix == ".svg" else map_html_of(maps, sources)
     write_outputs(output.parent, {output.name: text.encode("utf-8")})
-    typer.echo(f"wrote {output} ({len(maps)} system{'s' if len(maps) != 1 else ''}, "
+    typer.echo(f"wrote {output} ({len(maps)} map{'s' if len(maps) != 1 else ''}, "
                f"{sum(m.region_count for m in maps)} regions)", err=True)
     raise typer.Exit(EXIT_INVALID if has_errors(checked.diagnostics) else EXIT_OK)
 
@@ -325,10 +325,14 @@ def diff(old: Path = typer.Argument(..., help="old version: YAML file, .cell blo
          format: DiffFormat = typer.Option(DiffFormat.text, "--format", help="text or json"),
          ) -> None:
     """Print what changed in meaning between two versions (exit 0: nothing, 1: changed)."""
+    from .diagnostics import Severity
     from .diff import changes_of, side_of
     from .render.diff import diff_json_of, diff_text_of
 
     before, after = side_of(old), side_of(new)
+    notes = [d for side in (before, after) for d in side.diagnostics if d.severity is not Severity.INFO]
+    if notes:  # e.g. a blob that imports only inexactly: the diff may miss what was lost
+        _print_diagnostics(sorted_diagnostics(notes))
     changes = changes_of(before.assembly, after.assembly)
     if format is DiffFormat.json:
         typer.echo(diff_json_of(changes, str(old), str(new)), nl=False)

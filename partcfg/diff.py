@@ -1,7 +1,7 @@
 """Semantic diff: what changed in meaning between two versions of a set of systems.
 
-A side branch of the flow, after ``validate`` (it judges permissions on
-:func:`validate.effective_access_of`). Either side is a YAML set (files or a directory) or
+A side branch at the end of the flow (it imports ``model``, ``validate`` and ``layout``;
+permissions are judged on :func:`validate.effective_access_of`). Either side is a YAML set (files or a directory) or
 a set of ``.cell`` blobs (read with ``blobread``, lifted into models by ``imports``), in
 any mix. Both become assembled :class:`model.System` objects and are compared as facts,
 never as text or bytes: cells by name; declared regions as ranges with access; the

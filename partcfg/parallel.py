@@ -10,7 +10,7 @@ are passed in: whether there are several systems (output subdirectories) and the
 generated files cite their sources by.
 
 The result must be exactly the serial one, so anything whose meaning crosses shares sends
-the caller back to the serial path (``None``): a ``SYS-*`` diagnostic (a file whose
+the caller back to the serial path (``None``): a ``SYS-*`` error (a file whose
 system is in no share of its own, a duplicate system, a scan that guessed wrong), two
 shares writing one output path, and, for builds, any error (``--force`` and the exact
 error report stay with the serial path).
@@ -37,15 +37,21 @@ _SYSTEM_LINE = re.compile(rb"^system:[ \t]*['\"]?([^'\"#\s]+)['\"]?[ \t]*(?:#.*)
 
 def jobs_of(environ: dict | None = None) -> int:
     """Worker processes to use: ``PARTCFG_JOBS`` when set to a positive number, else the
-    number of cores this process may run on."""
+    cores this process may run on that are idle now (by the 1-minute load average): on a
+    machine whose cores other work keeps busy, a pool only adds its own overhead."""
     env = os.environ if environ is None else environ
     text = env.get(JOBS_VARIABLE, "").strip()
     if text.isdigit() and int(text) > 0:
         return int(text)
     try:
-        return max(len(os.sched_getaffinity(0)), 1)
+        cores = max(len(os.sched_getaffinity(0)), 1)
     except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    try:
+        idle = cores - os.getloadavg()[0]
+    except OSError:  # pragma: no cover - no load average
+        idle = cores
+    return max(1, min(cores, int(idle + 0.5)))
 
 
 def system_named_by(path: Path) -> str | None:
@@ -118,7 +124,9 @@ class TreeResult:
 
 
 def _crosses_shares(diagnostics: Sequence[Diagnostic]) -> bool:
-    return any(d.rule.startswith("SYS-") for d in diagnostics)
+    """Errors about how files make up systems (SYS-UNKNOWN, SYS-DUPLICATE, ...) depend on
+    every file; each share sees only its own."""
+    return any(d.rule.startswith("SYS-") and d.severity is Severity.ERROR for d in diagnostics)
 
 
 def run_tree(paths: Sequence[str | Path], build: bool, emit: frozenset[str] = frozenset(),

@@ -206,6 +206,9 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("RUN-MAP-TOO-LARGE", E, "Cell address space too large for the runtime",
      "The cell maps more bytes than one cell process can reserve.",
      "Run smaller cells, or test the configuration on the hypervisor."),
+    ("RUN-NO-CORE", E, "The runtime's compiled core is missing",
+     "partcfg run needs its C extension (partcfg/runtime/_ring.c), built at install time.",
+     "Reinstall partcfg with a C compiler and the Python headers present: pip install ."),
     # --- cells -----------------------------------------------------------------------------
     ("CELL-DUPLICATE", E, "Cell name used twice",
      "Two cells of one system have the same name; names identify cells in links and outputs.",
@@ -235,8 +238,9 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "overlapping guest-physical addresses.",
      "Give one of the regions another 'virt' address."),
     ("MEM-ALIGN", E, "Region not page-aligned",
-     "phys, virt and size of a region must be multiples of 4 KiB; only IO regions with an "
-     "access width (io-8/16/32/64) may be sub-page.",
+     "phys, virt and size of a region, and the virt a cell maps a link at, must be "
+     "multiples of 4 KiB; only IO regions with an access width (io-8/16/32/64) may be "
+     "sub-page.",
      "Align the region, or mark a sub-page MMIO region with io and an access width."),
     ("MEM-WRAP", E, "Region beyond the 64-bit address space",
      "start + size of a region exceeds 2^64.",

@@ -15,6 +15,8 @@ Every rule reports every violation it finds, with the location of every party in
 from __future__ import annotations
 
 import bisect
+import contextlib
+import gc
 import heapq
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
@@ -59,12 +61,13 @@ def diagnostics_of_assembly(assembly: Assembly) -> list[Diagnostic]:
 
 def diagnostics_of_system(system: System) -> list[Diagnostic]:
     """The per-cell diagnostics of every cell of ``system`` and the whole-system ones."""
-    facts = _Facts(system)
-    result: list[Diagnostic] = []
-    for cell, regions in zip(facts.cells, facts.regions):
-        result.extend(_cell_diagnostics(system, cell, regions))
-    result.extend(_system_diagnostics(facts))
-    return result
+    with _collector_paused():
+        facts = _Facts(system)
+        result: list[Diagnostic] = []
+        for cell, regions in zip(facts.cells, facts.regions):
+            result.extend(_cell_diagnostics(system, cell, regions))
+        result.extend(_system_diagnostics(facts))
+        return result
 
 
 def diagnostics_of_cell(system: System | None, cell: Cell) -> list[Diagnostic]:
@@ -117,7 +120,24 @@ def effective_access_of(system: System) -> list[AccessInterval]:
     boundaries: O(n log n) for n regions, plus the size of the output."""
     cells = system.all_cells
     by_peer = peer_links_of(system)
-    return _access_map(cells, [regions_of_cell(system, c, by_peer.get(c.name, [])) for c in cells])
+    with _collector_paused():
+        return _access_map(cells, [regions_of_cell(system, c, by_peer.get(c.name, []))
+                                   for c in cells])
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's cycle collector paused for a while. The sweep allocates a few objects per
+    region; in a process that holds a large model (millions of objects) those allocations
+    trigger full collections of the whole heap, each costing seconds - more than the
+    validation itself. Validation creates no reference cycles, so nothing is lost."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # --- shared facts of one system -------------------------------------------------------------
@@ -131,11 +151,16 @@ class _Facts:
         self.names = {c.name for c in self.cells}
         by_peer = peer_links_of(system)
         self.regions = [regions_of_cell(system, c, by_peer.get(c.name, [])) for c in self.cells]
-        # id(region) -> (cell index, index in the cell's array), for messages
-        self.where: dict[int, tuple[int, int]] = {}
-        for ci, regions in enumerate(self.regions):
-            for ri, r in enumerate(regions):
-                self.where[id(r)] = (ci, ri)
+        self._where: dict[int, tuple[int, int]] | None = None
+
+    @property
+    def where(self) -> dict[int, tuple[int, int]]:
+        """id(region) -> (cell index, index in the cell's array); built when a message
+        first needs it, as valid systems never do."""
+        if self._where is None:
+            self._where = {id(r): (ci, ri) for ci, regions in enumerate(self.regions)
+                           for ri, r in enumerate(regions)}
+        return self._where
 
     def describe(self, region: Region) -> str:
         ci, ri = self.where[id(region)]
@@ -176,30 +201,34 @@ def _is_physical(r: Region) -> bool:
 
 def _access_map(cells: list[Cell], regions_per_cell: list[list[Region]]) -> list[AccessInterval]:
     """The sweep behind :func:`effective_access_of`; ``cells[0]`` is the root cell."""
-    physical: list[tuple[int, Region]] = []
+    new_tuple = tuple.__new__   # NamedTuple's own constructor is a Python call: 5x slower
+    owner: list[int] = []       # region number -> cell index
+    alone: list[CellAccess] = []  # region number -> the cell's access when it is its only region
     events: list[int] = []
     for ci, regions in enumerate(regions_per_cell):
+        cell, is_root = cells[ci], ci == 0
         for r in regions:
             if r.size and not r.flags & jh.MEM_COMM_REGION:
-                physical.append((ci, r))
+                owner.append(ci)
+                alone.append(new_tuple(CellAccess, (cell, is_root, r.flags & ACCESS_MASK,
+                                                    r.flags & jh.MEM_ROOTSHARED != 0, (r,))))
                 events.append(r.phys)
                 events.append(r.phys + r.size)
     # An event is one int, position << (1 + KEY_BITS) | starts << KEY_BITS | region number:
     # ints sort several times faster than tuples, and at equal positions ends sort before
     # starts, so touching regions do not overlap.
-    key_bits = max(len(physical), 1).bit_length()
+    key_bits = max(len(owner), 1).bit_length()
     start_bit = 1 << key_bits
-    for k in range(len(physical)):
+    shift = key_bits + 1
+    for k in range(len(owner)):
         events[2 * k] = (events[2 * k] << 1 | 1) << key_bits | k
-        events[2 * k + 1] = events[2 * k + 1] << (key_bits + 1) | k
+        events[2 * k + 1] = events[2 * k + 1] << shift | k
     events.sort()
     key_mask = start_bit - 1
-    shift = key_bits + 1
-    active: dict[int, dict[int, Region]] = {}      # cell index -> {region number: region}
-    current: dict[int, CellAccess] = {}
-    dirty: set[int] = set()
+    active: dict[int, list[int]] = {}       # cell index -> its open region numbers
+    current: dict[int, CellAccess] = {}     # cell index -> its access, for the active cells
+    dirty: set[int] = set()                 # cells whose open regions changed
     result: list[AccessInterval] = []
-    new_tuple = tuple.__new__   # NamedTuple's own constructor is a Python call: 5x slower
     prev = 0
     for event in events:
         pos = event >> shift
@@ -207,47 +236,48 @@ def _access_map(cells: list[Cell], regions_per_cell: list[list[Region]]) -> list
             if active:
                 for ci in dirty:
                     held = active.get(ci)
-                    if held:
-                        current[ci] = _cell_access_of(cells[ci], ci == 0, held)
-                    else:
+                    if held is None:
                         current.pop(ci, None)
+                    elif len(held) == 1:
+                        current[ci] = alone[held[0]]
+                    else:
+                        current[ci] = _cell_access_of(cells[ci], ci == 0, held, alone)
                 dirty.clear()
-                if len(active) == 1:
-                    grants = tuple(current.values()) if len(current) == 1 else \
-                        tuple(current[ci] for ci in active)
+                if len(current) == 1:
+                    grants = tuple(current.values())
                 else:
-                    grants = tuple(current[ci] for ci in sorted(active))
+                    grants = tuple(map(current.__getitem__, sorted(current)))
                 result.append(new_tuple(AccessInterval, (prev, pos, grants)))
             prev = pos
         k = event & key_mask
-        ci, r = physical[k]
+        ci = owner[k]
         if event & start_bit:
             held = active.get(ci)
             if held is None:
-                active[ci] = {k: r}
+                active[ci] = [k]
+                if ci not in current:
+                    current[ci] = alone[k]   # placeholder until the dirty pass
             else:
-                held[k] = r
+                held.append(k)
         else:
             held = active[ci]
-            del held[k]
+            held.remove(k)
             if not held:
                 del active[ci]
         dirty.add(ci)
     return result
 
 
-def _cell_access_of(cell: Cell, is_root: bool, held: dict[int, Region]) -> CellAccess:
-    if len(held) == 1:
-        for r in held.values():
-            return tuple.__new__(CellAccess, (cell, is_root, r.flags & ACCESS_MASK,
-                                              r.flags & jh.MEM_ROOTSHARED != 0, (r,)))
-    regions = tuple(held[k] for k in sorted(held))
+def _cell_access_of(cell: Cell, is_root: bool, held: list[int],
+                    alone: list[CellAccess]) -> CellAccess:
+    """The access of a cell holding several regions at once: the union of their accesses."""
+    regions = tuple(alone[k].regions[0] for k in sorted(held))
     access = 0
     shared = True
     for r in regions:
         access |= r.flags
         shared = shared and bool(r.flags & jh.MEM_ROOTSHARED)
-    return CellAccess(cell, is_root, access & ACCESS_MASK, shared, regions)
+    return tuple.__new__(CellAccess, (cell, is_root, access & ACCESS_MASK, shared, regions))
 
 
 def _intervals_within(intervals: list[AccessInterval], starts: list[int],
@@ -309,13 +339,18 @@ def _check_region_flags(cell: Cell, regions: list[Region], is_root: bool,
     if is_root:
         suspect |= jh.MEM_ROOTSHARED | jh.MEM_LOADABLE
     comm_first: list[Region] = []
+    page_bits = PAGE - 1
+    limit = 1 << 64
     for i, r in enumerate(regions):
-        if r.link is not None or r.is_placeholder:
+        if r.link is not None:
             continue  # link-derived regions are judged by the link rules
-        if (r.size and not r.flags & suspect and not (r.phys | r.virt | r.size) & (PAGE - 1)
-                and r.phys + r.size <= 1 << 64 and r.virt + r.size <= 1 << 64):
+        size = r.size
+        where = r.phys | r.virt
+        # (phys | virt) + size bounds both ends: within the limit, neither wraps
+        if size and not r.flags & suspect and not (where | size) & page_bits and where + size <= limit:
             continue
-        _check_region(cell, r, i, is_root, comm_first, out)
+        if not r.is_placeholder:
+            _check_region(cell, r, i, is_root, comm_first, out)
 
 
 def _check_region(cell: Cell, r: Region, index: int, is_root: bool, comm_first: list[Region],
@@ -382,9 +417,18 @@ def _overlapping_pairs(items: list[tuple[int, int, int]]) -> list[tuple[int, int
     """For ranges (start, end, key) with end > start: every pair (a, b) of keys whose ranges
     overlap, a starting no later than b. Sorted sweep with a heap of open ranges: every
     range still open when another starts overlaps it, so the cost is n log n + pairs."""
+    items = sorted(items)
+    reach = -1
+    for start, end, _ in items:   # the common case, no overlap at all, without the heap
+        if start < reach:
+            break
+        if end > reach:
+            reach = end
+    else:
+        return []
     pairs: list[tuple[int, int]] = []
     open_ends: list[tuple[int, int]] = []
-    for start, end, key in sorted(items):
+    for start, end, key in items:
         while open_ends and open_ends[0][0] <= start:
             heapq.heappop(open_ends)
         for _, other in open_ends:
@@ -395,7 +439,9 @@ def _overlapping_pairs(items: list[tuple[int, int, int]]) -> list[tuple[int, int
 
 
 def _check_cell_overlaps(cell: Cell, regions: list[Region], out: list[Diagnostic]) -> None:
-    phys = [(r.phys, r.phys + r.size, i) for i, r in enumerate(regions) if _is_physical(r)]
+    comm = jh.MEM_COMM_REGION
+    phys = [(r.phys, r.phys + r.size, i) for i, r in enumerate(regions)
+            if r.size and not r.flags & comm]
     virt = [(r.virt, r.virt + r.size, i) for i, r in enumerate(regions) if r.size]
     for rule, items, space, attr in (("MEM-OVERLAP-PHYS", phys, "physically", "phys"),
                                      ("MEM-OVERLAP-VIRT", virt, "in the cell's address space", "virt")):
@@ -582,6 +628,11 @@ def _check_placements(system: System | None, cell: Cell, out: list[Diagnostic]) 
                                  hint="remove the second placement"))
                 continue
             first[item.link] = item
+            virt = getattr(item, "virt", None)
+            if virt is not None and virt % PAGE:
+                out.append(error("MEM-ALIGN", f"cell {cell.name!r} maps link {item.link!r} at virt "
+                                 f"{virt:#x}, which is not a multiple of 4 KiB", item.location("virt"),
+                                 hint="align it to 4 KiB"))
             if system is None:
                 out.append(error("LINK-PLACEMENT-UNKNOWN", f"cell {cell.name!r} places link "
                                  f"{item.link!r} in {key}, but a cell without a system has no links",
@@ -605,7 +656,7 @@ def _system_diagnostics(facts: _Facts) -> list[Diagnostic]:
     intervals = _access_map(facts.cells, facts.regions)
     starts = [iv.start for iv in intervals]
     _check_root_coverage_and_isolation(facts, intervals, out)
-    _check_reserved(facts, out)
+    _check_reserved(facts, intervals, starts, out)
     _check_system_cpus(facts, out)
     _check_system_irqs(facts, out)
     views = _declared_link_views(facts, out) + _raw_link_views(facts, out)
@@ -637,7 +688,7 @@ def _check_root_coverage_and_isolation(facts: _Facts, intervals: list[AccessInte
                             gaps.append([iv.start, iv.end])
         if len(nonroot) < 2:
             continue
-        for gi, g in enumerate(nonroot):
+        for g in nonroot:
             if g.rootshared:
                 continue
             for other in nonroot:
@@ -714,33 +765,25 @@ def _reserved_ranges_of(facts: _Facts) -> list[tuple[int, int, str, str, Locatio
     return result
 
 
-def _check_reserved(facts: _Facts, out: list[Diagnostic]) -> None:
-    reserved = _reserved_ranges_of(facts)
-    if not reserved:
-        return
-    starts = [t[0] for t in reserved]
-    reach = []          # reach[i]: the largest end among reserved[0..i]
-    top = 0
-    for t in reserved:
-        top = max(top, t[1])
-        reach.append(top)
-    for regions in facts.regions:
-        for r in regions:
-            if not _is_physical(r):
-                continue
-            lo, hi = r.phys, r.end
-            j = bisect.bisect_left(starts, hi) - 1
-            hits = []
-            while j >= 0 and reach[j] > lo:
-                start, end, rule, what, where = reserved[j]
-                if end > lo:
-                    hits.append(reserved[j])
-                j -= 1
-            for start, end, rule, what, where in reversed(hits):
-                out.append(error(rule, f"{facts.describe(r)} ({_span(lo, hi)}) overlaps {what} "
-                                 f"({_span(start, end)}) at {_span(max(lo, start), min(hi, end))}",
-                                 r.location(), related=[where],
-                                 hint="no cell may map it; move or shrink the region"))
+def _check_reserved(facts: _Facts, intervals: list[AccessInterval], starts: list[int],
+                    out: list[Diagnostic]) -> None:
+    # few reserved ranges: look each one up in the map instead of every region in them
+    hits = []
+    for start, end, rule, what, where in _reserved_ranges_of(facts):
+        seen: set[int] = set()
+        for iv in _intervals_within(intervals, starts, start, end):
+            for grant in iv.cells:
+                for r in grant.regions:
+                    if id(r) not in seen:
+                        seen.add(id(r))
+                        hits.append((facts.where[id(r)], r, start, end, rule, what, where))
+    hits.sort(key=lambda h: h[0])
+    for _, r, start, end, rule, what, where in hits:
+        lo, hi = r.phys, r.end
+        out.append(error(rule, f"{facts.describe(r)} ({_span(lo, hi)}) overlaps {what} "
+                         f"({_span(start, end)}) at {_span(max(lo, start), min(hi, end))}",
+                         r.location(), related=[where],
+                         hint="no cell may map it; move or shrink the region"))
 
 
 def _check_system_cpus(facts: _Facts, out: list[Diagnostic]) -> None:

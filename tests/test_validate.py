@@ -281,6 +281,11 @@ CASES = [
          "cell 'guest' places link 'side' in pci_devices but is not one of its peers",
          ['link-placement.yaml:13:12']),
     ]),
+    ('link-placement-virt', ['base.yaml', 'link-placement-virt.yaml'], [
+        ('MEM-ALIGN', 'link-placement-virt.yaml:10:26',
+         "cell 'guest' maps link 'demo' at virt 0x10000800, which is not a multiple of 4 KiB",
+         []),
+    ]),
     ('link-peers', ['base.yaml', 'link-peers.yaml'], [
         ('LINK-PEERS', 'link-peers.yaml:4:69',
          "link 'solo' has 1 peer; a link has 2 to 12",

@@ -159,12 +159,6 @@ class SystemMap:
     link_names: list[str]
 
 
-@dataclass
-class _Feature:
-    start: int
-    end: int
-
-
 class _Axis:
     """Maps addresses that are piece boundaries to y coordinates."""
 

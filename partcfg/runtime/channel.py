@@ -10,12 +10,11 @@ hypervisor: writes are posted, reads wait for the reply. Every receive has a dea
 from __future__ import annotations
 
 import json
-import select
 import socket
 import struct
 import time
 
-from .transport import DeadlineExceeded
+from .transport import DeadlineExceeded, readable
 
 REG_READ, REG_WRITE, CFG_WRITE = 0, 1, 2
 REG_ACCESS = struct.Struct("<BxHHI")      # op, device index, offset, value
@@ -49,7 +48,7 @@ class ControlChannel:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     raise DeadlineExceeded("control socket full for 10 s") from None
-                select.select([], [self.sock], [], 0.1)
+                readable([self.sock.fileno()], 0.1, writable=True)
             except (BrokenPipeError, ConnectionResetError):
                 raise ChannelClosed() from None
 
@@ -77,7 +76,7 @@ class ControlChannel:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise DeadlineExceeded("no message before the deadline")
-            select.select([self.sock], [], [], min(left, 1.0))
+            readable([self.sock.fileno()], min(left, 1.0))
 
     def _pop(self) -> dict | None:
         line, sep, rest = self._buffer.partition(b"\n")
@@ -103,7 +102,7 @@ class RegisterClient:
 
     def read(self, device: int, offset: int) -> int:
         self._send(REG_READ, device, offset, 0)
-        ready, _, _ = select.select([self.sock], [], [], self.timeout)
+        ready = readable([self.sock.fileno()], self.timeout)
         if not ready:
             raise DeadlineExceeded(f"register read at {offset:#x} not answered in {self.timeout} s")
         data = self.sock.recv(REG_REPLY.size)

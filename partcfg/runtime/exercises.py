@@ -25,7 +25,6 @@ import json
 import mmap
 import os
 import random
-import select
 import signal
 import struct
 import time
@@ -33,11 +32,12 @@ import zlib
 
 from . import _ring
 from .registers import CFG_PRIV_CONTROL, REG_INT_CONTROL
-from .transport import drain, wait_for_any
+from .transport import drain, readable, wait_for_any
 
 PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
 SPIN_SECONDS = 50e-6          # poll this long without progress before sleeping
 STEP_MESSAGES = 32            # messages per flow per round, so flows take turns
+AFTER_DROP_SECONDS = 0.2      # traffic goes on at least this long after a peer left
 SIGNAL_NAMES = {signal.SIGSEGV: "SIGSEGV", signal.SIGBUS: "SIGBUS"}
 SEGV_CODES = {1: "SEGV_MAPERR", 2: "SEGV_ACCERR", 3: "SEGV_BNDERR", 4: "SEGV_PKUERR"}
 
@@ -77,7 +77,7 @@ def in_child(work, deadline: float):
     try:
         while True:
             left = deadline - time.monotonic()
-            ready, _, _ = select.select([read_end], [], [], max(left, 0))
+            ready = readable([read_end], max(left, 0))
             if not ready:
                 os.kill(pid, signal.SIGKILL)
                 raise TimeoutError("probe child did not finish before the deadline")
@@ -164,7 +164,7 @@ def state_change(rt, msg: dict) -> dict:
             wakeups[device] += drain(rt.endpoints[device].eventfds[:1])
         for device, plan in links.items():
             ep = rt.endpoints[device]
-            if device not in seen_at and wakeups[device] and all(
+            if device not in seen_at and (wakeups[device] or not plan["expect"]) and all(
                     ep.state_of(int(p)) == v for p, v in plan["expect"].items()):
                 seen_at[device] = time.monotonic() - start
         if len(seen_at) == len(links) or time.monotonic() > deadline:
@@ -172,7 +172,7 @@ def state_change(rt, msg: dict) -> dict:
         fds = [rt.endpoints[d].eventfds[0] for d in links if d not in seen_at]
         # after a one-shot interrupt no other comes: look at the table often instead
         nap = 0.002 if any(wakeups[d] for d in links if d not in seen_at) else 0.05
-        select.select(fds, [], [], max(0.0, min(nap, deadline - time.monotonic())))
+        readable(fds, max(0.0, min(nap, deadline - time.monotonic())))
     # a late interrupt still counts (one-shot mode must not deliver any)
     time.sleep(0.02)
     result = {}
@@ -292,11 +292,10 @@ class RxFlow:
         self.rx.disarm()
 
 
-def pump(flows: list, fds: list[int], deadline: float, until: float | None = None,
-         watch=None) -> dict:
-    """Drive the flows until all are done, time ``until`` has come (a normal end), or the
-    deadline passes (``timed_out``). Polls while there is progress, then sleeps on the
-    doorbells."""
+def pump(flows: list, fds: list[int], deadline: float, until=None, watch=None) -> dict:
+    """Drive the flows until all are done, time ``until()`` has come (a normal end), or
+    the deadline passes (``timed_out``). Polls while there is progress, then sleeps on
+    the doorbells."""
     sleeps = wakeups = 0
     idle_since = None
     timed_out = False
@@ -304,7 +303,7 @@ def pump(flows: list, fds: list[int], deadline: float, until: float | None = Non
         if watch:
             watch()
         active = [f for f in flows if not f.done]
-        if not active or (until is not None and time.monotonic() >= until):
+        if not active or (until is not None and time.monotonic() >= until()):
             break
         progressed = False
         for f in active:
@@ -324,7 +323,7 @@ def pump(flows: list, fds: list[int], deadline: float, until: float | None = Non
             continue
         if now - idle_since < SPIN_SECONDS:
             continue
-        limit = deadline if until is None else min(deadline, until)
+        limit = deadline if until is None else min(deadline, until())
         active = [f for f in flows if not f.done]
         try:
             woke = wait_for_any([f.arm for f in active], [f.disarm for f in active], fds, limit)
@@ -391,8 +390,14 @@ def traffic(rt, msg: dict) -> dict:
     flows = tx + rx
     drops: dict = {}
     start = time.monotonic()
-    until = start + float(msg["seconds"])
-    stats = pump(flows, fds, until + 5.0, until=until, watch=_watch_states(flows, drops, start))
+    planned = start + float(msg["seconds"])
+
+    def until() -> float:
+        # whoever saw a peer leave keeps going a while, to show it carries on
+        return max([planned] + [d["seen"] + AFTER_DROP_SECONDS for d in drops.values()])
+
+    stats = pump(flows, fds, planned + 5.0 + AFTER_DROP_SECONDS, until=until,
+                 watch=_watch_states(flows, drops, start))
     elapsed = time.monotonic() - start
     reports = []
     for kind, group in (("tx", tx), ("rx", rx)):

@@ -9,20 +9,21 @@ die with it), so nothing is left behind.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from ..diagnostics import InputError
+from ..diagnostics import InputError, error
 from .builddir import system_build_of, system_dirs_of
 from .plan import memory_plan_of
 from .report import Check, RunReport, SystemRun, diagnostic_of_dict
 from .supervisor import EXCHANGE_COUNT
+from .transport import readable
 
 SUPERVISOR_BUDGET = 600.0       # far beyond every phase deadline together: a hang backstop
 STDERR_TAIL = 4000
@@ -36,6 +37,12 @@ def _names_of(path: Path, dirs: list[Path]) -> list[str | None]:
 
 def run_build_dir(path: str | Path, seconds: float = 1.0, bench: bool = False,
                   exchange_count: int = EXCHANGE_COUNT) -> RunReport:
+    try:
+        importlib.import_module(f"{__package__}._ring")   # the compiled core
+    except ImportError as exc:
+        raise InputError([error("RUN-NO-CORE", f"the runtime's compiled core is missing ({exc})",
+                                hint="reinstall partcfg with a C compiler and the Python "
+                                "headers present: pip install .")]) from None
     path = Path(path)
     dirs = system_dirs_of(path)
     names = _names_of(path, dirs)
@@ -90,7 +97,7 @@ def _supervised(directory: Path, name: str | None, seconds: float, bench: bool,
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            ready, _, _ = select.select(list(open_fds), [], [], min(left, 1.0))
+            ready = readable(list(open_fds), min(left, 1.0))
             for fd in ready:
                 chunk = os.read(fd, 1 << 16)
                 if not chunk:

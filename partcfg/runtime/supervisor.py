@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import resource
 import signal
 import socket
 import subprocess
@@ -36,9 +36,8 @@ from .memory import SectionFiles, mapping_request_of
 from .plan import ACCESS_NONE, ACCESS_R, ACCESS_RW, KIND_EMULATED, MemoryPlan, memory_plan_of
 from .registers import Interrupt, LinkRegisters
 from .report import Check, Figure, Subject, SystemRun
-from .transport import AREA_OUTPUT
+from .transport import AREA_OUTPUT, readable
 from ..diagnostics import InputError, error
-from ..units import format_bdf
 
 STARTUP_TIMEOUT = 60.0
 PHASE_TIMEOUT = 30.0
@@ -46,8 +45,9 @@ EXCHANGE_COUNT = 5000
 STDERR_TAIL = 4000
 
 
-class Interrupted(Exception):
-    """SIGINT or SIGTERM reached the supervisor."""
+class Interrupted(BaseException):
+    """SIGINT, SIGTERM or SIGHUP reached the supervisor (not an Exception: no handler of
+    errors may swallow it)."""
 
 
 @dataclass
@@ -65,6 +65,7 @@ class CellProcess:
     status: int | None = None
     inbox: list[dict] = field(default_factory=list)
     stderr_tail: bytes = b""
+    closed: set[str] = field(default_factory=set)   # streams that reached end of file
 
     def died_text(self) -> str:
         status = self.status
@@ -125,6 +126,9 @@ class Supervisor:
             self.run_report.notes.append("phases: " + ", ".join(timings))
         except InputError as exc:
             self.run_report.unusable = [d.as_dict() for d in exc.diagnostics]
+        except Exception as exc:  # a bug: report it as what did not hold, never a traceback
+            self.run_report.subject("system", "supervisor").checks.append(Check(
+                name, False, f"internal error: {type(exc).__name__}: {exc}"))
         finally:
             self.stop()
         if len(self.fast_wakeups) > 1:
@@ -142,16 +146,13 @@ class Supervisor:
             absent = link.max_peers - len(link.peers)
             self.run_report.subject("link", link.label, f"{link.max_peers} peers ({names})"
                                     + (f", {absent} absent" if absent else ""))
-        for cell in self.system.cells:
-            regions = self.plan.cells[self._cell_index(cell.name)].regions
+        for ci, cell in enumerate(self.system.cells):
+            regions = self.plan.cells[ci].regions
             mapped = sum(1 for r in regions if r.pieces)
             self.run_report.subject("cell", cell.name,
                                     ("root cell, " if cell.is_root else "")
                                     + f"{mapped} mapped regions from "
                                     + f"{sum(len(r.pieces) for r in regions)} sections")
-
-    def _cell_index(self, name: str) -> int:
-        return next(i for i, c in enumerate(self.system.cells) if c.name == name)
 
     def _link_subject(self, link: LinkInfo) -> Subject:
         return self.run_report.subject("link", link.label)
@@ -162,7 +163,8 @@ class Supervisor:
     # --- processes and memory ---------------------------------------------------------------
 
     def start(self) -> None:
-        self.files = SectionFiles(self.plan, self.system.name)
+        # the tag names the supervisor, so a leak would be traceable to its run
+        self.files = SectionFiles(self.plan, f"{self.system.name}@{os.getpid()}")
         for info in self.system.links:
             start, size = info.state_table
             regs = LinkRegisters.of(info.max_peers, info.vectors)
@@ -310,15 +312,16 @@ class Supervisor:
         for cell in self.cells:
             if not cell.alive:
                 continue
-            readers[cell.control.fileno()] = ("control", cell)
-            readers[cell.registers.fileno()] = ("registers", cell)
-            readers[cell.stderr] = ("stderr", cell)
+            for kind, fd in (("control", cell.control.fileno()),
+                             ("registers", cell.registers.fileno()), ("stderr", cell.stderr)):
+                if kind not in cell.closed:
+                    readers[fd] = (kind, cell)
             if cell.pidfd is not None:
                 readers[cell.pidfd] = ("exit", cell)
         if not readers:
             time.sleep(max(0.0, min(timeout, 0.05)))
             return
-        ready, _, _ = select.select(list(readers), [], [], max(0.0, timeout))
+        ready = readable(list(readers), max(0.0, timeout))
         for fd in ready:
             kind, cell = readers[fd]
             if not cell.alive:
@@ -330,6 +333,7 @@ class Supervisor:
                     while (msg := cell.control.pending()) is not None:
                         cell.inbox.append(msg)
                 except ChannelClosed:
+                    cell.closed.add("control")
                     self._reap(cell, wait=True)
             elif kind == "stderr":
                 try:
@@ -338,6 +342,8 @@ class Supervisor:
                     chunk = None
                 if chunk:
                     cell.stderr_tail = (cell.stderr_tail + chunk)[-STDERR_TAIL:]
+                elif chunk is not None:
+                    cell.closed.add("stderr")
             elif kind == "exit":
                 self._reap(cell, wait=True)
         for cell in self.cells:   # without pidfds, notice deaths by polling
@@ -352,8 +358,11 @@ class Supervisor:
                 return
             except ConnectionResetError:
                 data = b""
-            if len(data) != REG_ACCESS.size:
+            if not data:
+                cell.closed.add("registers")
                 return
+            if len(data) != REG_ACCESS.size:
+                continue
             op, device, offset, value = REG_ACCESS.unpack(data)
             link = self.device_links.get((cell.index, device))
             if link is None:
@@ -505,12 +514,16 @@ class Supervisor:
             subject.checks.append(Check("permissions", not wrong, "; ".join(wrong[:6]) if wrong else detail))
         for li, link in enumerate(self.links):
             rows = link_rows[li]
+            said = ["state table read-only for every peer"]
+            if link.info.rw_size:
+                said.append("read/write section writable by all")
+            if link.info.output_size:
+                said.append("each output section writable by its owner only (TX) and "
+                            "read-only for the others (RX)")
             self._link_subject(link.info).checks.append(Check(
                 "permissions", not rows and link_counts[li] > 0,
                 "; ".join(rows[:6]) if rows else
-                f"{link_counts[li]} peer sections probed: state table read-only for every peer, "
-                "read/write section writable by all, each output section writable by its "
-                "owner only (TX) and read-only for the others (RX)"))
+                f"{link_counts[li]} peer sections probed: " + ", ".join(said)))
 
     # --- discovery ------------------------------------------------------------------------------
 
@@ -560,7 +573,9 @@ class Supervisor:
     # --- exercise 3: state changes --------------------------------------------------------------
 
     def phase_state(self) -> None:
-        involved = sorted({ci for link in self.links for ci in self._working_peers(link).values()})
+        involved = sorted({ci for link in self.links
+                           for ci in self._working_peers(link).values()
+                           if len(self._working_peers(link)) >= 2})
         cells = [self.cells[ci] for ci in involved]
         if not cells:
             return
@@ -573,7 +588,7 @@ class Supervisor:
                 links = {}
                 for link in self.links:
                     peers = self._working_peers(link)
-                    if cell.index not in peers.values():
+                    if cell.index not in peers.values() or len(peers) < 2:
                         continue
                     device, me = link.by_cell[cell.index]
                     links[str(device)] = {"value": base + me,
@@ -584,8 +599,8 @@ class Supervisor:
             peers = self._working_peers(link)
             subject = self._link_subject(link.info)
             if len(peers) < 2:
-                subject.checks.append(Check("state changes", True,
-                                            "fewer than two peers run: nothing to announce"))
+                subject.notes.append("state changes not run: fewer than two peers could use "
+                                     "the link")
                 continue
             problems, latencies = [], []
             for round_name, base, one_shot in (("state", 0x100, False), ("one-shot", 0x200, True)):
@@ -632,15 +647,26 @@ class Supervisor:
                 continue
             for f in reply["flows"]:
                 flows[(ci, f["device"], f["peer"], f["kind"])] = f
+            sent = [f for f in reply["flows"] if f["kind"] == "tx"]
+            got = [f for f in reply["flows"] if f["kind"] == "rx"]
+            elapsed = max((f["elapsed"] for f in reply["flows"]), default=0)
+            moved = sum(f["bytes"] for f in reply["flows"])
+            if elapsed:
+                self._cell_subject(ci).figures.append(Figure(
+                    "exchange", moved / elapsed / 1e6, "MB/s",
+                    f"sent {sum(f['messages'] for f in sent)} and received "
+                    f"{sum(f['messages'] for f in got)} messages on "
+                    f"{len({f['device'] for f in reply['flows']})} link(s) in "
+                    f"{elapsed * 1e3:.0f} ms, {reply['sleeps']} sleeps on doorbells"))
         for link in self.links:
             peers = self._working_peers(link, True)
             subject = self._link_subject(link.info)
             if len(peers) < 2:
-                subject.checks.append(Check("message exchange", False if len(self._working_peers(link)) >= 2 else True,
-                                            "no usable rings: "
-                                            + ("the output sections are too small for one ring per peer"
-                                               if len(self._working_peers(link)) >= 2 else
-                                               "fewer than two peers run")))
+                subject.notes.append(
+                    "message exchange not run: "
+                    + ("the output sections are too small for one ring per peer"
+                       if len(self._working_peers(link)) >= 2 else
+                       "fewer than two peers could use the link"))
                 continue
             problems, total_msgs, total_bytes, rates = [], 0, 0, []
             for src, sci in peers.items():
@@ -858,15 +884,26 @@ class Supervisor:
                                                   f"{pair}, {rb['messages']} messages"))
 
 
-def supervise(directory: str, name: str, seconds: float, bench: bool,
+def _raise_file_limit() -> None:
+    """Two descriptors per section plus sockets and eventfds per cell: large systems need
+    more than the usual soft limit of 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+
+
+def supervise(directory: str, name: str | None, seconds: float, bench: bool,
               exchange_count: int = EXCHANGE_COUNT) -> SystemRun:
     """Load, plan and run one system; an unusable build comes back in ``unusable``."""
     try:
         system = system_build_of(Path(directory), name)
         plan = memory_plan_of(system)
     except InputError as exc:
-        run = SystemRun(name, directory, unusable=[d.as_dict() for d in exc.diagnostics])
-        return run
+        return SystemRun(name or Path(directory).name, directory,
+                         unusable=[d.as_dict() for d in exc.diagnostics])
     return Supervisor(system, plan, seconds, bench, exchange_count).run()
 
 
@@ -883,9 +920,13 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGHUP, _interrupted)
     try:
-        run = supervise(directory, name, float(seconds), bench == "1", int(count))
+        run = supervise(directory, name or None, float(seconds), bench == "1", int(count))
     except Interrupted:
         return 130
+    except Exception as exc:  # a bug before the run started: still a report, no traceback
+        run = SystemRun(name or directory, directory)
+        run.subject("system", "supervisor").checks.append(Check(
+            "start", False, f"internal error: {type(exc).__name__}: {exc}"))
     with os.fdopen(int(result_fd), "w") as out:
         json.dump(run.as_dict(), out)
     return 0

@@ -29,7 +29,6 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from . import _ring
 
 LINE = 64
 LINES_PER_PEER = 4
@@ -120,6 +119,16 @@ class DeadlineExceeded(Exception):
     """A wait ran into its deadline."""
 
 
+def readable(fds, timeout: float, writable: bool = False) -> list[int]:
+    """The descriptors among ``fds`` that are ready within ``timeout`` seconds (poll(2):
+    no limit on descriptor numbers, unlike select)."""
+    poller = select.poll()
+    mask = (select.POLLOUT if writable else select.POLLIN) | select.POLLERR | select.POLLHUP
+    for fd in fds:
+        poller.register(fd, mask)
+    return [fd for fd, _ in poller.poll(max(0, int(timeout * 1000 + 0.999)))]
+
+
 def drain(fds: Iterable[int]) -> int:
     """Read every eventfd that has a count; the sum of the counts."""
     total = 0
@@ -142,7 +151,7 @@ def wait_for_any(arms: Iterable[Callable[[], bool]], disarms: Iterable[Callable[
         timeout = min(deadline - time.monotonic(), max_sleep)
         if timeout <= 0:
             return False
-        ready, _, _ = select.select(fds, [], [], timeout)
+        ready = readable(fds, timeout)
         return bool(drain(ready)) if ready else False
     finally:
         for disarm in disarms:
