@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from . import jailhouse as jh
 from .model import (Cell, Link, PciDevice, PciLinkPlacement, Region, System, cell_arch,
-                    links_of_cell, regions_of_cell)
+                    links_of_cell, peer_links_of, regions_of_cell)
 
 
 @dataclass
@@ -120,14 +120,18 @@ def link_pci_device_of(link: Link, peer_id: int, regions_start: int) -> dict:
     }
 
 
-def layout_of_cell(system: System | None, cell: Cell) -> CellLayout:
-    regions = regions_of_cell(system, cell)
+def layout_of_cell(system: System | None, cell: Cell,
+                   links: list[tuple[str, Link, int]] | None = None) -> CellLayout:
+    """``links``: the cell's ``links_of_cell``, when the caller has it for all cells."""
+    if links is None:
+        links = links_of_cell(system, cell)
+    regions = regions_of_cell(system, cell, links)
     caps, groups = _cap_groups(cell)
     first_region_of_link: dict[str, int] = {}
     for i, r in enumerate(regions):
         if r.link is not None:
             first_region_of_link.setdefault(r.link, i)
-    mine = {name: (link, peer) for name, link, peer in links_of_cell(system, cell)}
+    mine = {name: (link, peer) for name, link, peer in links}
     devices: list[PciEntry] = []
     placed: set[str] = set()
 
@@ -236,5 +240,6 @@ def system_header_of(system: System) -> dict:
 
 
 def layout_of_system(system: System) -> SystemLayout:
+    links = peer_links_of(system)  # one pass over the links, not one per cell
     return SystemLayout(system, system_header_of(system),
-                        [layout_of_cell(system, c) for c in system.all_cells])
+                        [layout_of_cell(system, c, links.get(c.name, [])) for c in system.all_cells])
