@@ -259,6 +259,7 @@ def main() -> None:
 
         free_before = free_cores()
         if args.in_process:
+            print(f"cores free before: {free_before:.1f}")
             _in_process(tree, args.repeat)
             return
         rows = []
