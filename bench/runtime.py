@@ -12,8 +12,10 @@ sealed), rings in the output sections of the ``net`` link (RootCell -> linux-gue
   64-byte round trip while polling      target <  5 us
 
 and compares with the vhost-pci prototype (1.8 million 64-byte packets/s between two
-VMs). Each figure is the median of ``--repeat`` runs (the best is shown too); the
-machine should be otherwise idle.
+VMs). Each figure is the median of ``--repeat`` runs (the best and every run are shown
+too); the machine should be otherwise idle. On a virtual machine the figures also depend
+on where the host places the two virtual CPUs: the 64 KiB rate and the round trip change
+by a factor of three to four between a shared and a separate core complex.
 
     python bench/runtime.py                    # 3 runs of 1 s per figure
     python bench/runtime.py --repeat 5 --seconds 2
@@ -109,6 +111,7 @@ def main() -> int:
         cmp = ">=" if better == "higher" else "<"
         print(f"  {name:<34} {median / scale:8.2f} {shown:<8} (best {best / scale:.2f}; "
               f"target {cmp} {target / scale:g}) {'ok' if ok else 'MISSED'}")
+        print(f"  {'':<34} runs: " + ", ".join(f"{v / scale:.2f}" for v in values))
     one = runs.get("64-byte messages, one per call")
     batch = runs.get("64-byte messages, batch call")
     if one and batch:

@@ -59,11 +59,14 @@ class SectionFiles:
             fcntl.fcntl(fd, fcntl.F_ADD_SEALS, SEALS)
         self.sealed = True
 
-    def map_writable(self, section: int) -> int:
-        """The supervisor's own writable mapping of a section (state tables); before seal()."""
-        size = self.plan.sections[section].size
+    def map_writable(self, start: int, size: int) -> int:
+        """The supervisor's own writable mapping of a physical range (a state table), from
+        every section it covers; only before seal()."""
         addr = _ring.reserve(size)
-        _ring.map_shared(addr, size, PROT_OF_ACCESS[ACCESS_RW], self.rw[section])
+        for sec in self.plan.sections:
+            if sec.phys < start + size and sec.end > start:
+                _ring.map_shared(addr + sec.phys - start, sec.size, PROT_OF_ACCESS[ACCESS_RW],
+                                 self.rw[sec.index])
         return addr
 
     def close(self) -> None:

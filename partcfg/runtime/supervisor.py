@@ -168,7 +168,7 @@ class Supervisor:
         for info in self.system.links:
             start, size = info.state_table
             regs = LinkRegisters.of(info.max_peers, info.vectors)
-            link = LinkRuntime(info, regs, self._map_writable(start, size),
+            link = LinkRuntime(info, regs, self.files.map_writable(start, size),
                                {p.cell: (p.device, pid) for pid, p in info.peers.items()},
                                [0] * info.max_peers)
             self.links.append(link)
@@ -198,14 +198,6 @@ class Supervisor:
             raise InputError(problems)
         # from now on nobody can make a new writable mapping of any section
         self.files.seal()
-
-    def _map_writable(self, start: int, size: int) -> int:
-        """The supervisor's writable view of a physical range (a state table)."""
-        addr = _ring.reserve(size)
-        for sec in self.plan.sections:
-            if sec.phys < start + size and sec.end > start:
-                _ring.map_shared(addr + sec.phys - start, sec.size, 3, self.files.rw[sec.index])
-        return addr
 
     def _links_of(self, ci: int) -> list[LinkRuntime]:
         return [link for link in self.links if ci in link.by_cell]
