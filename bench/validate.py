@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from partcfg import jailhouse as jh  # noqa: E402
 from partcfg import model, validate  # noqa: E402
+from partcfg.collector import collector_paused  # noqa: E402
 from partcfg.layout import layout_of_system  # noqa: E402
 from partcfg.load import load_yaml_text  # noqa: E402
 from partcfg.render.blob import blobs_of_system  # noqa: E402
@@ -152,7 +153,9 @@ def system_texts(data: dict) -> dict[str, str]:
 
 
 def assembly_of_texts(texts: dict[str, str]) -> model.Assembly:
-    return model.assembly_of(model.document_of(load_yaml_text(t, name)) for name, t in texts.items())
+    """As pipeline.checked_files_of loads files: with the cycle collector paused."""
+    with collector_paused():
+        return model.assembly_of([model.document_of(load_yaml_text(t, name)) for name, t in texts.items()])
 
 
 # --- ... or as models directly ----------------------------------------------------------------

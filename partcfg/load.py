@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from .collector import collector_paused
 from .diagnostics import ConfigError, Diagnostic, InputError, Location, error
 
 try:  # libyaml's composer is several times faster; marks are the same
@@ -145,7 +146,8 @@ class _TooDeep(Exception):
 def load_yaml_text(text: str, file: str) -> SourceDoc:
     """Parse one YAML document. Raises ConfigError listing every syntax problem found."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=_Loader))
+        with collector_paused():
+            nodes = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
@@ -162,7 +164,8 @@ def load_yaml_text(text: str, file: str) -> SourceDoc:
     root = nodes[0] if nodes else None
     problems: list[Diagnostic] = []
     try:
-        data = _data_of(file, root, problems) if root is not None else None
+        with collector_paused():
+            data = _data_of(file, root, problems) if root is not None else None
     except (_TooDeep, RecursionError) as exc:
         node = getattr(exc, "node", root)
         raise ConfigError([error(

@@ -19,6 +19,7 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Di
                       PrivateAttr, Tag, ValidationError, WithJsonSchema)
 
 from . import jailhouse as jh
+from .collector import collector_paused
 from .diagnostics import ConfigError, Diagnostic, Location, did_you_mean, error
 from .load import DecimalInt, SourceDoc
 from .units import parse_bdf, parse_cpu_set, parse_flags, parse_int, parse_size
@@ -588,10 +589,11 @@ def document_of(doc: SourceDoc) -> Document:
         raise ConfigError([error("SCHEMA-TYPE", "expected a mapping at the top of the file",
                                  doc.location(()))])
     try:
-        model = Document.model_validate(doc.data)
+        with collector_paused():
+            model = Document.model_validate(doc.data)
+            _attach_sources(model, doc, ())
     except ValidationError as exc:
         raise ConfigError(_diagnostics_of(exc, doc)) from None
-    _attach_sources(model, doc, ())
     return model
 
 

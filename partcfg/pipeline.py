@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from .collector import collector_paused
 from .diagnostics import (ConfigError, Diagnostic, InputError, Location, error,
                           sorted_diagnostics)
 from .layout import layout_of_cell, layout_of_system
@@ -55,22 +56,23 @@ def checked_files_of(paths: Sequence[str | Path]) -> Checked:
     diagnostics: list[Diagnostic] = []
     unreadable_systems: list[str] = []
     io_problems: list[Diagnostic] = []
-    for path in files:
-        try:
-            source = load_yaml_file(path)
-        except InputError as exc:
-            io_problems.extend(exc.diagnostics)
-            continue
-        except ConfigError as exc:
-            diagnostics.extend(exc.diagnostics)
-            continue
-        try:
-            documents.append(document_of(source))
-        except ConfigError as exc:
-            diagnostics.extend(exc.diagnostics)
-            data = source.data
-            if isinstance(data, dict) and "platform" in data and isinstance(data.get("system"), str):
-                unreadable_systems.append(data["system"])
+    with collector_paused():  # the whole load: files accumulate long-lived objects
+        for path in files:
+            try:
+                source = load_yaml_file(path)
+            except InputError as exc:
+                io_problems.extend(exc.diagnostics)
+                continue
+            except ConfigError as exc:
+                diagnostics.extend(exc.diagnostics)
+                continue
+            try:
+                documents.append(document_of(source))
+            except ConfigError as exc:
+                diagnostics.extend(exc.diagnostics)
+                data = source.data
+                if isinstance(data, dict) and "platform" in data and isinstance(data.get("system"), str):
+                    unreadable_systems.append(data["system"])
     if io_problems:
         raise InputError(io_problems)
     assembly = assembly_of(documents, unreadable_systems)

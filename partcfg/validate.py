@@ -15,13 +15,12 @@ Every rule reports every violation it finds, with the location of every party in
 from __future__ import annotations
 
 import bisect
-import contextlib
-import gc
 import heapq
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
 from . import jailhouse as jh
+from .collector import collector_paused
 from .diagnostics import Diagnostic, Location, did_you_mean, error, info, warning
 from .model import (Assembly, Cell, Link, LinkPlacement, PciDevice, PciLinkPlacement, Region,
                     System, cell_arch, peer_links_of, regions_of_cell, sections_of)
@@ -61,7 +60,7 @@ def diagnostics_of_assembly(assembly: Assembly) -> list[Diagnostic]:
 
 def diagnostics_of_system(system: System) -> list[Diagnostic]:
     """The per-cell diagnostics of every cell of ``system`` and the whole-system ones."""
-    with _collector_paused():
+    with collector_paused():
         facts = _Facts(system)
         result: list[Diagnostic] = []
         for cell, regions in zip(facts.cells, facts.regions):
@@ -120,24 +119,9 @@ def effective_access_of(system: System) -> list[AccessInterval]:
     boundaries: O(n log n) for n regions, plus the size of the output."""
     cells = system.all_cells
     by_peer = peer_links_of(system)
-    with _collector_paused():
+    with collector_paused():
         return _access_map(cells, [regions_of_cell(system, c, by_peer.get(c.name, []))
                                    for c in cells])
-
-
-@contextlib.contextmanager
-def _collector_paused():
-    """Python's cycle collector paused for a while. The sweep allocates a few objects per
-    region; in a process that holds a large model (millions of objects) those allocations
-    trigger full collections of the whole heap, each costing seconds - more than the
-    validation itself. Validation creates no reference cycles, so nothing is lost."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # --- shared facts of one system -------------------------------------------------------------
