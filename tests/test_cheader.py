@@ -165,5 +165,5 @@ def test_links_that_become_one_c_name_are_a_clash():
 
 
 def test_readme_section_shows_the_tested_snippet():
-    doc = (ROOT / "docs" / "firmware-outputs.md").read_text()
+    doc = (ROOT / "README.md").read_text()
     assert (FIXTURES / "read_link.c").read_text() in doc
