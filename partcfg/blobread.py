@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import jailhouse as jh
-from .diagnostics import BlobError, Diagnostic, InputError, Location, error, warning
+from .diagnostics import BlobError, Diagnostic, Location, error, warning
+from .files import file_bytes_of
 
 SYSTEM_KIND, CELL_KIND = "system", "cell"
 
@@ -131,13 +132,7 @@ def parsed_blob_of(data: bytes, file: str) -> ParsedBlob:
 
 def parsed_blob_file(path: str | Path) -> ParsedBlob:
     """Read and decode a blob file; unreadable files raise InputError, bad bytes BlobError."""
-    name = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError([error("IO-READ", f"cannot read {name}: {exc.strerror or exc}",
-                                Location(name))]) from None
-    return parsed_blob_of(data, name)
+    return parsed_blob_of(file_bytes_of(path), str(path))
 
 
 def blob_bytes_of(blob: ParsedBlob) -> bytes:

@@ -17,6 +17,7 @@ import yaml
 
 from .collector import collector_paused
 from .diagnostics import ConfigError, Diagnostic, InputError, Location, error
+from .files import file_bytes_of
 
 try:  # libyaml's composer is several times faster; marks are the same
     _BaseLoader: type = yaml.CSafeLoader  # type: ignore[attr-defined]
@@ -179,11 +180,7 @@ def load_yaml_text(text: str, file: str) -> SourceDoc:
 def load_yaml_file(path: str | Path) -> SourceDoc:
     """Read and parse a YAML file; unreadable files raise InputError (exit code 2)."""
     name = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise InputError([error("IO-READ", f"cannot read {name}: {exc.strerror or exc}",
-                                Location(name))]) from None
+    raw = file_bytes_of(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -12,6 +12,7 @@ from typing import Sequence
 from .collector import collector_paused
 from .diagnostics import (ConfigError, Diagnostic, InputError, Location, error,
                           sorted_diagnostics)
+from .files import file_bytes_of
 from .layout import layout_of_cell, layout_of_system
 from .load import load_yaml_file
 from .model import Assembly, Document, assembly_of, document_of
@@ -83,34 +84,26 @@ def checked_files_of(paths: Sequence[str | Path]) -> Checked:
 
 
 
-def blob_outputs_of(checked: Checked, several: bool | None = None) -> dict[str, bytes]:
-    """Relative output path -> blob bytes for every cell. One system builds into the
-    directory itself; several systems each get a subdirectory named after the system.
-    ``several``: whether the whole build has several systems, when ``checked`` is only a
-    part of it (a parallel build's share); by default, whether ``checked`` has."""
-    outputs: dict[str, bytes] = {}
-    clashes: list[Diagnostic] = []
-    if several is None:
-        several = len(checked.assembly.systems) > 1
+class _OutputSet:
+    """Relative output path -> bytes, refusing a second, different file at the same path."""
 
-    def put(rel: str, data: bytes, where: Location | None) -> None:
-        if rel in outputs:
-            clashes.append(error("BUILD-NAME-CLASH", f"two cells would be written to {rel}",
-                                 where, hint="give one of the cells another name"))
+    def __init__(self) -> None:
+        self.outputs: dict[str, bytes] = {}
+        self.clashes: list[Diagnostic] = []
+
+    def put(self, rel: str, data: bytes, where: Location | None, same_ok: bool = False) -> None:
+        """``same_ok``: identical bytes at one path are one file (shared headers)."""
+        if rel in self.outputs:
+            if not (same_ok and self.outputs[rel] == data):
+                self.clashes.append(error("BUILD-NAME-CLASH", f"two outputs would be written to {rel}",
+                                          where, hint="rename one of the cells or links"))
             return
-        outputs[rel] = data
+        self.outputs[rel] = data
 
-    for system in checked.assembly.systems:
-        prefix = f"{file_stem_of(system.name)}/" if several else ""
-        for name, blob in blobs_of_system(layout_of_system(system)).items():
-            cell = system.cell_named(name)
-            put(f"{prefix}{file_stem_of(name)}.cell", blob, cell.location("name") if cell else None)
-    for cell in checked.assembly.standalone:
-        put(f"{file_stem_of(cell.name)}.cell", cell_payload_of(layout_of_cell(None, cell)),
-            cell.location("name"))
-    if clashes:
-        raise ConfigError(clashes)
-    return outputs
+    def checked_outputs(self) -> dict[str, bytes]:
+        if self.clashes:
+            raise ConfigError(self.clashes)
+        return self.outputs
 
 
 # --- every output of a build (issue 3: firmware-facing outputs) -----------------------------
@@ -159,8 +152,9 @@ def elf_target_of(arch: int, target: str | None, where: Location | None) -> str:
 def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozenset(),
                      target: str | None = None, several: bool | None = None,
                      source_names: dict[str, str] | None = None) -> dict[str, bytes]:
-    """Relative output path -> bytes for everything a build writes: the blobs
-    (:func:`blob_outputs_of`), every peer's ``<cell>/<link>.cspace`` image and
+    """Relative output path -> bytes for everything a build writes: ``<cell>.cell`` for
+    every cell (one system builds into the directory itself; several systems each get a
+    subdirectory named after the system), every peer's ``<cell>/<link>.cspace`` image and
     ``<cell>/partcfg_<cell>.h`` firmware header, and with ``emit`` also ``<cell>.c`` plus
     ``include/jailhouse/*.h`` ("c") and ``<cell>.o`` ("elf", for ``target``). Paths
     follow the blobs: below ``<system>/`` when the build has several systems.
@@ -178,23 +172,16 @@ def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozens
                                 hint=f"use --emit {' or --emit '.join(EMIT_KINDS)}")])
     if several is None:
         several = len(checked.assembly.systems) > 1
-    outputs = blob_outputs_of(checked, several)
-    blobs = dict(outputs)
-    clashes: list[Diagnostic] = []
     names = source_names_of(checked.files) if source_names is None else source_names
-
-    def put(rel: str, data: bytes, where: Location | None) -> None:
-        if rel in outputs:
-            if rel.startswith("include/") and outputs[rel] == data:
-                return  # the shared Jailhouse headers, identical for every configuration
-            clashes.append(error("BUILD-NAME-CLASH", f"two outputs would be written to {rel}",
-                                 where, hint="rename one of the cells or links"))
-            return
-        outputs[rel] = data
+    out = _OutputSet()
 
     for system in checked.assembly.systems:
         prefix = f"{file_stem_of(system.name)}/" if several else ""
         layout = layout_of_system(system)
+        blobs = blobs_of_system(layout)
+        for cell in layout.cells:
+            out.put(f"{prefix}{file_stem_of(cell.cell.name)}.cell", blobs[cell.cell.name],
+                    cell.cell.location("name"))
         sources = _sources_of_documents(system.documents, names)
         where = system.root.location("name")
         produced = {**cspace_outputs_of(layout), **firmware_header_outputs_of(layout, sources)}
@@ -203,27 +190,26 @@ def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozens
         if "elf" in emit:
             machine = elf_target_of(system.arch, target, system.platform.location("arch"))
             for cell in layout.cells:
-                blob = blobs[f"{prefix}{file_stem_of(cell.cell.name)}.cell"]
                 produced[f"{file_stem_of(cell.cell.name)}.o"] = elf_object_of(
-                    blob, c_identifier_of(cell.cell.name), machine)
+                    blobs[cell.cell.name], c_identifier_of(cell.cell.name), machine)
         for rel, data in produced.items():
-            put(prefix + rel, data, where)
+            out.put(prefix + rel, data, where, same_ok=rel.startswith("include/"))
     for cell in checked.assembly.standalone:
         layout = layout_of_cell(None, cell)
         stem = file_stem_of(cell.name)
+        blob = cell_payload_of(layout)
+        out.put(f"{stem}.cell", blob, cell.location("name"))
         if "c" in emit:
             sources = [names.get(cell.source.doc.file, cell.source.doc.file)] if cell.source else []
-            put(f"{stem}.c", c_source_of(layout, None, sources).encode("utf-8"),
-                cell.location("name"))
+            out.put(f"{stem}.c", c_source_of(layout, None, sources).encode("utf-8"),
+                    cell.location("name"))
             for rel, text in jailhouse_headers_of().items():
-                put(rel, text.encode("utf-8"), None)
+                out.put(rel, text.encode("utf-8"), None, same_ok=True)
         if "elf" in emit:
             machine = elf_target_of(layout.arch, target, cell.location("arch"))
-            put(f"{stem}.o", elf_object_of(blobs[f"{stem}.cell"], c_identifier_of(cell.name),
-                                           machine), cell.location("name"))
-    if clashes:
-        raise ConfigError(clashes)
-    return outputs
+            out.put(f"{stem}.o", elf_object_of(blob, c_identifier_of(cell.name), machine),
+                    cell.location("name"))
+    return out.checked_outputs()
 
 
 def inmate_diagnostics_of_specs(checked: Checked, specs: Sequence[str]) -> list[Diagnostic]:
@@ -252,11 +238,7 @@ def inmate_diagnostics_of_specs(checked: Checked, specs: Sequence[str]) -> list[
                 message = f"no cell named {cell_name!r} in the given files"
                 hint = did_you_mean(cell_name, names) or f"cells: {', '.join(names) or 'none'}"
             raise InputError([error("INMATE-CELL", message, Location(file), hint=hint)])
-        try:
-            data = Path(file).read_bytes()
-        except OSError as exc:
-            raise InputError([error("IO-READ", f"cannot read {file}: {exc.strerror or exc}",
-                                    Location(file))]) from None
+        data = file_bytes_of(file)
         system, cell = matches[0]
         found.extend(inmate_diagnostics_of(system, cell, data, file))
     return found
@@ -279,11 +261,7 @@ def parsed_input_of(path: Path):
     from .blobread import parsed_blob_of
     from .elfread import blob_bytes_of_elf
 
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError([error("IO-READ", f"cannot read {path}: {exc.strerror or exc}",
-                                Location(str(path)))]) from None
+    data = file_bytes_of(path)
     if data.startswith(ELF_MAGIC):
         data = blob_bytes_of_elf(data, str(path))
     return parsed_blob_of(data, str(path))

@@ -93,8 +93,9 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "with other cells, root-cell resources and links could not be judged.",
      "Add 'system: <name>' and pass the system's files to get the whole-system checks."),
     ("BUILD-NAME-CLASH", E, "Two outputs with the same file name",
-     "Two cells would be written to the same output file.",
-     "Give one of the cells another name."),
+     "Two cells, or two links of a cell, would be written to the same output file (names "
+     "differ only in characters that file and C names cannot hold).",
+     "Rename one of the cells or links."),
     # --- binary blobs ----------------------------------------------------------------------
     ("BLOB-SIGNATURE", E, "Not a Jailhouse configuration",
      "The file does not start with JHSYS or JHCLL.",
