@@ -13,7 +13,7 @@ variant directly: ``.amd = {...}``); a field with ``c_bits`` becomes those bit-f
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from ..binfmt import Array, Chars, Field, FieldType, Scalar, Struct, Union
 
@@ -30,23 +30,26 @@ def _type_name(ftype: FieldType, type_names: Mapping[str, str]) -> str:
     return type_names.get(ftype.c_type, ftype.c_type)
 
 
+def _types_within(ftype: FieldType) -> Iterator[FieldType]:
+    """Every type inside ``ftype`` and ``ftype`` itself, contained types first."""
+    if isinstance(ftype, Array):
+        yield from _types_within(ftype.element)
+    elif isinstance(ftype, Union):
+        for variant in ftype.variants.values():
+            yield from _types_within(variant)
+    elif isinstance(ftype, Struct):
+        for f in ftype.fields:
+            yield from _types_within(f.type)
+    yield ftype
+
+
 def structs_used_by(structs: Iterable[Struct]) -> list[Struct]:
     """The given structs and every struct they contain, each once, dependencies first."""
     ordered: list[Struct] = []
-
-    def visit(ftype: FieldType) -> None:
-        if isinstance(ftype, Array):
-            visit(ftype.element)
-        elif isinstance(ftype, Union):
-            for variant in ftype.variants.values():
-                visit(variant)
-        elif isinstance(ftype, Struct):
-            for f in ftype.fields:
-                visit(f.type)
-            if all(s is not ftype for s in ordered):
-                ordered.append(ftype)
     for s in structs:
-        visit(s)
+        for ftype in _types_within(s):
+            if isinstance(ftype, Struct) and all(o is not ftype for o in ordered):
+                ordered.append(ftype)
     return ordered
 
 
@@ -120,21 +123,7 @@ STDINT_NAMES = {"__u8": "uint8_t", "__u16": "uint16_t", "__u32": "uint32_t", "__
 
 def scalar_types_of(structs: Iterable[Struct]) -> list[Scalar]:
     """The scalar types the structs use, smallest first (for typedefs)."""
-    found: dict[str, Scalar] = {}
-
-    def visit(ftype: FieldType) -> None:
-        if isinstance(ftype, Scalar):
-            found[ftype.c_type] = ftype
-        elif isinstance(ftype, Array):
-            visit(ftype.element)
-        elif isinstance(ftype, Union):
-            for v in ftype.variants.values():
-                visit(v)
-        elif isinstance(ftype, Struct):
-            for f in ftype.fields:
-                visit(f.type)
-    for s in structs:
-        visit(s)
+    found = {t.c_type: t for s in structs for t in _types_within(s) if isinstance(t, Scalar)}
     return sorted(found.values(), key=lambda t: t.size)
 
 
