@@ -88,7 +88,95 @@ static inline void prefetch_range(const uint8_t *p, size_t n, int write) {
     }
 }
 
+#ifndef NT_MIN
+#define NT_MIN 32768u
+#endif
+#ifndef NT_MODE
+#define NT_MODE 1   /* 0 off, 1 AVX2/SSE2 streaming stores, 2 rep movsb */
+#endif
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+/* Streaming (non-temporal) copies for large messages into the ring: the receiver, not
+ * this core, reads the data next, so writing it around this core's caches saves reading
+ * each destination line first (it is usually in the receiver's cache from the previous
+ * lap) and evicting it again. The stores are weakly ordered: the closing sfence makes
+ * them visible before the caller publishes the producer index. */
+__attribute__((target("avx2")))
+static void stream_copy_avx2(uint8_t *dst, const uint8_t *src, size_t n) {
+    size_t lead = (size_t)(-(uintptr_t)dst & 31u);
+    if (lead) {
+        memcpy(dst, src, lead);
+        dst += lead; src += lead; n -= lead;
+    }
+    size_t i = 0;
+    for (; i + 128 <= n; i += 128) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
+        __m256i b = _mm256_loadu_si256((const __m256i *)(src + i + 32));
+        __m256i c = _mm256_loadu_si256((const __m256i *)(src + i + 64));
+        __m256i d = _mm256_loadu_si256((const __m256i *)(src + i + 96));
+        _mm256_stream_si256((__m256i *)(dst + i), a);
+        _mm256_stream_si256((__m256i *)(dst + i + 32), b);
+        _mm256_stream_si256((__m256i *)(dst + i + 64), c);
+        _mm256_stream_si256((__m256i *)(dst + i + 96), d);
+    }
+    for (; i + 32 <= n; i += 32)
+        _mm256_stream_si256((__m256i *)(dst + i), _mm256_loadu_si256((const __m256i *)(src + i)));
+    if (i < n)
+        memcpy(dst + i, src + i, n - i);
+    _mm_sfence();
+}
+
+static void stream_copy_sse2(uint8_t *dst, const uint8_t *src, size_t n) {
+    size_t lead = (size_t)(-(uintptr_t)dst & 15u);
+    if (lead) {
+        memcpy(dst, src, lead);
+        dst += lead; src += lead; n -= lead;
+    }
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(src + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(src + i + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(src + i + 32));
+        __m128i d = _mm_loadu_si128((const __m128i *)(src + i + 48));
+        _mm_stream_si128((__m128i *)(dst + i), a);
+        _mm_stream_si128((__m128i *)(dst + i + 16), b);
+        _mm_stream_si128((__m128i *)(dst + i + 32), c);
+        _mm_stream_si128((__m128i *)(dst + i + 48), d);
+    }
+    for (; i + 16 <= n; i += 16)
+        _mm_stream_si128((__m128i *)(dst + i), _mm_loadu_si128((const __m128i *)(src + i)));
+    if (i < n)
+        memcpy(dst + i, src + i, n - i);
+    _mm_sfence();
+}
+
+static inline void rep_movsb(uint8_t *dst, const uint8_t *src, size_t n) {
+    __asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
+}
+
+static int cpu_avx2 = -1;
+#endif
+
 static inline void copy_into_ring(uint8_t *dst, const uint8_t *src, size_t n) {
+#if defined(__x86_64__)
+    if (NT_MODE == 1 && n >= NT_MIN) {
+        if (cpu_avx2 < 0) {
+            __builtin_cpu_init();
+            cpu_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+        }
+        if (cpu_avx2)
+            stream_copy_avx2(dst, src, n);
+        else
+            stream_copy_sse2(dst, src, n);
+        return;
+    }
+    if (NT_MODE == 2 && n >= NT_MIN) {
+        rep_movsb(dst, src, n);
+        return;
+    }
+#endif
     if (n < COPY_PREFETCH_MIN) {
         memcpy(dst, src, n);
         return;
