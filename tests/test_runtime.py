@@ -339,3 +339,27 @@ def test_killing_partcfg_run_takes_supervisor_and_cells_with_it(arm64, subreaper
     run.kill()                                       # SIGKILL: no chance to clean up
     run.communicate(timeout=30)
     _nothing_left(family, supervisor)
+
+
+def test_cells_import_the_running_partcfg_not_the_working_directorys(tmp_path):
+    """Run from a directory that holds another 'partcfg' (a source checkout without the
+    compiled ring core, as after `pip install .`): the supervisor and cell processes must
+    still import the partcfg that is running."""
+    import subprocess
+    import sys
+    from conftest import ROOT, example_files
+
+    shadow = tmp_path / "partcfg"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise ImportError('the shadow partcfg was imported')\n")
+    build = tmp_path / "build"
+    files = [str(f) for f in example_files() if f.name.startswith("qemu-arm64")]
+    launch = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from partcfg.cli import main; "
+              "sys.argv = ['partcfg'] + sys.argv[1:]; main()")
+    built = subprocess.run([sys.executable, "-c", launch, "build", *files, "-o", str(build)],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+    ran = subprocess.run([sys.executable, "-c", launch, "run", str(build), "--seconds", "0.3"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "shadow" not in ran.stdout + ran.stderr
+    assert ran.returncode == 0, ran.stdout[-2000:]

@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from .builddir import system_build_of, system_dirs_of
 from .plan import memory_plan_of
 from .report import Check, RunReport, SystemRun, diagnostic_of_dict
 from .supervisor import EXCHANGE_COUNT
+from .spawn import module_command
 from .transport import readable
 
 SUPERVISOR_BUDGET = 600.0       # far beyond every phase deadline together: a hang backstop
@@ -77,16 +77,13 @@ def _supervised(directory: Path, name: str | None, seconds: float, bench: bool,
                 exchange_count: int) -> SystemRun:
     label = name or directory.name
     read_end, write_end = os.pipe()
-    env = dict(os.environ)
-    package_parent = str(Path(__file__).resolve().parent.parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
     try:
         popen = subprocess.Popen(
-            [sys.executable, "-m", "partcfg.runtime.supervisor", str(directory), name or "",
-             repr(float(seconds)), "1" if bench else "0", str(int(exchange_count)),
-             str(write_end), str(os.getpid())],
+            module_command("partcfg.runtime.supervisor", str(directory), name or "",
+                           repr(float(seconds)), "1" if bench else "0", str(int(exchange_count)),
+                           str(write_end), str(os.getpid())),
             pass_fds=[write_end], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, env=env)
+            stderr=subprocess.PIPE)
     finally:
         os.close(write_end)
     result, tail = b"", b""

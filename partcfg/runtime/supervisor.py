@@ -33,6 +33,7 @@ from .builddir import LinkInfo, SystemBuild, system_build_of
 from .channel import (CFG_WRITE, NO_DEVICE, REG_ACCESS, REG_READ, REG_REPLY, REG_WRITE,
                       ChannelClosed, ControlChannel)
 from .memory import SectionFiles, mapping_request_of
+from .spawn import module_command
 from .plan import ACCESS_NONE, ACCESS_R, ACCESS_RW, KIND_EMULATED, MemoryPlan, memory_plan_of
 from .registers import Interrupt, LinkRegisters
 from .report import Check, Figure, Subject, SystemRun
@@ -222,14 +223,11 @@ class Supervisor:
                 os._exit(3)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-        env = dict(os.environ)
-        package_parent = str(Path(__file__).resolve().parent.parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
         popen = subprocess.Popen(
-            [sys.executable, "-m", "partcfg.runtime.cell", str(control_child.fileno()),
-             str(reg_child.fileno()), str(supervisor)],
+            module_command("partcfg.runtime.cell", str(control_child.fileno()),
+                           str(reg_child.fileno()), str(supervisor)),
             pass_fds=passed, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, preexec_fn=before_exec, env=env)
+            stderr=subprocess.PIPE, preexec_fn=before_exec)
         control_child.close()
         reg_child.close()
         reg_parent.setblocking(False)
