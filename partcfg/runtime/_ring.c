@@ -88,13 +88,6 @@ static inline void prefetch_range(const uint8_t *p, size_t n, int write) {
     }
 }
 
-#ifndef NT_MIN
-#define NT_MIN 32768u
-#endif
-#ifndef NT_MODE
-#define NT_MODE 1   /* 0 off, 1 AVX2/SSE2 streaming stores, 2 rep movsb */
-#endif
-
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -152,31 +145,31 @@ static void stream_copy_sse2(uint8_t *dst, const uint8_t *src, size_t n) {
     _mm_sfence();
 }
 
-static inline void rep_movsb(uint8_t *dst, const uint8_t *src, size_t n) {
-    __asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
-}
-
 static int cpu_avx2 = -1;
 #endif
 
-static inline void copy_into_ring(uint8_t *dst, const uint8_t *src, size_t n) {
-#if defined(__x86_64__)
-    if (NT_MODE == 1 && n >= NT_MIN) {
-        if (cpu_avx2 < 0) {
-            __builtin_cpu_init();
-            cpu_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-        }
-        if (cpu_avx2)
-            stream_copy_avx2(dst, src, n);
-        else
-            stream_copy_sse2(dst, src, n);
-        return;
-    }
-    if (NT_MODE == 2 && n >= NT_MIN) {
-        rep_movsb(dst, src, n);
-        return;
-    }
-#endif
+/* Large copies into the ring pick, per sender, between plain stores and streaming
+ * stores by the end-to-end rate each achieved: the time-stamp counter cycles per KiB
+ * from the end of one large copy to the end of the next (which includes waiting for the
+ * receiver to make room), a moving average counted only once a method has run for a
+ * whole ring's worth of messages. Which wins depends on where the two cores sit: sharing
+ * a cache, plain stores hand the lines over through it (the fastest); across core
+ * complexes every line costs a slow cross-complex transfer, and streaming through memory
+ * is about three times faster. A virtual machine's CPUs can be moved at any time, so the
+ * other method is tried again for a burst of COPY_BURST messages every COPY_RETRY. */
+#define COPY_STREAM_MIN 32768u
+#define COPY_RETRY 1024u
+#define COPY_BURST 16u
+#define COPY_SETTLE 8u
+
+typedef struct {
+    uint64_t cost[2];      /* [plain, streaming] cycles per KiB; 0 = not measured yet */
+    uint64_t last;         /* time stamp at the end of the previous large copy */
+    uint32_t count, run, burst;
+    int prev;              /* method of the previous large copy */
+} copy_tuner;
+
+static inline void copy_cached(uint8_t *dst, const uint8_t *src, size_t n) {
     if (n < COPY_PREFETCH_MIN) {
         memcpy(dst, src, n);
         return;
@@ -188,6 +181,41 @@ static inline void copy_into_ring(uint8_t *dst, const uint8_t *src, size_t n) {
             prefetch_range(dst + next, n - next < COPY_CHUNK ? n - next : COPY_CHUNK, 1);
         memcpy(dst + at, src + at, len);
     }
+}
+
+static inline void copy_into_ring(copy_tuner *t, uint8_t *dst, const uint8_t *src, size_t n) {
+#if defined(__x86_64__)
+    if (n >= COPY_STREAM_MIN) {
+        if (cpu_avx2 < 0) {
+            __builtin_cpu_init();
+            cpu_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+        }
+        int best = t->cost[0] && t->cost[1] && t->cost[1] < t->cost[0];
+        if (!t->burst && (++t->count % COPY_RETRY == 0 || (!t->cost[1] && t->count == 32)))
+            t->burst = COPY_BURST;
+        int use = best;
+        if (t->burst) {
+            t->burst--;
+            use = !best;
+        }
+        if (!use)
+            copy_cached(dst, src, n);
+        else if (cpu_avx2)
+            stream_copy_avx2(dst, src, n);
+        else
+            stream_copy_sse2(dst, src, n);
+        uint64_t now = __rdtsc();
+        t->run = use == t->prev ? t->run + 1 : 0;
+        t->prev = use;
+        if (t->run >= COPY_SETTLE && now > t->last) {
+            uint64_t c = (now - t->last) * 1024u / n + 1u;
+            t->cost[use] = t->cost[use] ? (t->cost[use] * 3u + c) / 4u : c;
+        }
+        t->last = now;
+        return;
+    }
+#endif
+    copy_cached(dst, src, n);
 }
 
 static inline void copy_out_of_ring(uint8_t *dst, const uint8_t *src, size_t n) {
@@ -249,6 +277,7 @@ typedef struct {
     int broken;
     PyObject *doorbell;                    /* called when the receiver sleeps */
     unsigned long long sent, doorbells;
+    copy_tuner tuner;                      /* large copies: plain or streaming stores */
 } Sender;
 
 static void Sender_dealloc(Sender *s) {
@@ -296,6 +325,7 @@ static int Sender_init(Sender *s, PyObject *args, PyObject *kw) {
     s->broken = 0;
     Py_XSETREF(s->doorbell, Py_NewRef(doorbell));
     s->sent = s->doorbells = 0;
+    memset(&s->tuner, 0, sizeof s->tuner);
     {
         uint64_t t = load_acquire(s->tail);
         if (t <= s->h && s->h - t <= size)
@@ -345,7 +375,7 @@ static inline void sender_skip_pad(Sender *s) {
 static inline void sender_put(Sender *s, const void *p, uint32_t len, uint64_t rec) {
     rec_hdr hd = {len, TAG_DATA};
     memcpy(s->data + s->pos, &hd, HDR);
-    copy_into_ring(s->data + s->pos + HDR, p, len);
+    copy_into_ring(&s->tuner, s->data + s->pos + HDR, p, len);
     s->h += rec;
     s->pos += rec;
     if (s->pos == s->size)
