@@ -285,26 +285,44 @@ static void Sender_dealloc(Sender *s) {
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
-static int Sender_init(Sender *s, PyObject *args, PyObject *kw) {
+/* The constructor arguments Sender and Receiver share: where the ring's data area and the
+ * four indices live (addresses in this process), checked for size and alignment. */
+typedef struct {
+    uintptr_t data, head, tail, sleep, peer;
+    unsigned long long size;
+    PyObject *doorbell;          /* borrowed */
+} RingArgs;
+
+static int ring_args_of(PyObject *args, PyObject *kw, RingArgs *a) {
     static char *kwlist[] = {"data", "size", "head", "tail", "sleep_gen", "peer_sleep",
                              "doorbell", NULL};
-    PyObject *o_data, *o_head, *o_tail, *o_sleep, *o_peer, *doorbell = Py_None;
-    unsigned long long size;
-    uintptr_t data, head, tail, sleep, peer;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OKOOOO|O", kwlist, &o_data, &size, &o_head,
-                                     &o_tail, &o_sleep, &o_peer, &doorbell))
+    PyObject *o_data, *o_head, *o_tail, *o_sleep, *o_peer;
+    a->doorbell = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OKOOOO|O", kwlist, &o_data, &a->size, &o_head,
+                                     &o_tail, &o_sleep, &o_peer, &a->doorbell))
         return -1;
-    if (!parse_addr(o_data, &data) || !parse_addr(o_head, &head) || !parse_addr(o_tail, &tail)
-        || !parse_addr(o_sleep, &sleep) || !parse_addr(o_peer, &peer))
+    if (!parse_addr(o_data, &a->data) || !parse_addr(o_head, &a->head)
+        || !parse_addr(o_tail, &a->tail) || !parse_addr(o_sleep, &a->sleep)
+        || !parse_addr(o_peer, &a->peer))
         return -1;
-    if (!check_index_addr(head, "head") || !check_index_addr(tail, "tail")
-        || !check_index_addr(sleep, "sleep_gen") || !check_index_addr(peer, "peer_sleep"))
+    if (!check_index_addr(a->head, "head") || !check_index_addr(a->tail, "tail")
+        || !check_index_addr(a->sleep, "sleep_gen") || !check_index_addr(a->peer, "peer_sleep"))
         return -1;
-    if (data == 0 || (data & 7u) || size < 64 || (size & 7u)) {
+    if (a->data == 0 || (a->data & 7u) || a->size < 64 || (a->size & 7u)) {
         PyErr_SetString(PyExc_ValueError, "ring data area must be 8-byte aligned, a multiple "
                         "of 8 bytes and at least 64 bytes");
         return -1;
     }
+    return 0;
+}
+
+static int Sender_init(Sender *s, PyObject *args, PyObject *kw) {
+    RingArgs a;
+    if (ring_args_of(args, kw, &a) < 0)
+        return -1;
+    uintptr_t data = a.data, head = a.head, tail = a.tail, sleep = a.sleep, peer = a.peer;
+    unsigned long long size = a.size;
+    PyObject *doorbell = a.doorbell;
     s->data = (uint8_t *)data;
     s->size = size;
     s->head = (volatile uint64_t *)head;
@@ -712,25 +730,12 @@ static void Receiver_dealloc(Receiver *r) {
 }
 
 static int Receiver_init(Receiver *r, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"data", "size", "head", "tail", "sleep_gen", "peer_sleep",
-                             "doorbell", NULL};
-    PyObject *o_data, *o_head, *o_tail, *o_sleep, *o_peer, *doorbell = Py_None;
-    unsigned long long size;
-    uintptr_t data, head, tail, sleep, peer;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OKOOOO|O", kwlist, &o_data, &size, &o_head,
-                                     &o_tail, &o_sleep, &o_peer, &doorbell))
+    RingArgs a;
+    if (ring_args_of(args, kw, &a) < 0)
         return -1;
-    if (!parse_addr(o_data, &data) || !parse_addr(o_head, &head) || !parse_addr(o_tail, &tail)
-        || !parse_addr(o_sleep, &sleep) || !parse_addr(o_peer, &peer))
-        return -1;
-    if (!check_index_addr(head, "head") || !check_index_addr(tail, "tail")
-        || !check_index_addr(sleep, "sleep_gen") || !check_index_addr(peer, "peer_sleep"))
-        return -1;
-    if (data == 0 || (data & 7u) || size < 64 || (size & 7u)) {
-        PyErr_SetString(PyExc_ValueError, "ring data area must be 8-byte aligned, a multiple "
-                        "of 8 bytes and at least 64 bytes");
-        return -1;
-    }
+    uintptr_t data = a.data, head = a.head, tail = a.tail, sleep = a.sleep, peer = a.peer;
+    unsigned long long size = a.size;
+    PyObject *doorbell = a.doorbell;
     r->data = (const uint8_t *)data;
     r->size = size;
     r->head = (const volatile uint64_t *)head;
