@@ -15,7 +15,7 @@ from .diagnostics import (ConfigError, Diagnostic, InputError, Location, error,
 from .files import file_bytes_of
 from .layout import layout_of_cell, layout_of_system
 from .load import load_yaml_file
-from .model import Assembly, Document, assembly_of, document_of
+from .model import Assembly, Cell, Document, assembly_of, document_of
 from .names import file_stem_of
 from .render.blob import blobs_of_system, cell_payload_of
 from .validate import diagnostics_of_assembly
@@ -323,13 +323,18 @@ def _rebuilt_blobs_of(texts: dict[str, str]) -> dict[str, bytes]:
             documents[name] = document_of(load_yaml_text(text, name))
         except ConfigError:
             continue
-    assembly = assembly_of(list(documents.values()))
-    by_cell: dict[int, bytes] = {}
-    for system in assembly.systems:
-        layout = layout_of_system(system)
-        for cell_layout, (_, blob) in zip(layout.cells, blobs_of_system(layout).items()):
-            by_cell[id(cell_layout.cell)] = blob
-    for cell in assembly.standalone:
-        by_cell[id(cell)] = cell_payload_of(layout_of_cell(None, cell))
+    by_cell = {id(cell): blob for cell, blob in cell_blobs_of(assembly_of(list(documents.values())))}
     return {name: by_cell[id(doc.cell)] for name, doc in documents.items()
             if doc.cell is not None and id(doc.cell) in by_cell}
+
+
+def cell_blobs_of(assembly: Assembly) -> list[tuple[Cell, bytes]]:
+    """Every cell of an assembly with its blob, systems first (root cell first), then the
+    standalone cells; no validation (what ``build --force`` would write)."""
+    result: list[tuple[Cell, bytes]] = []
+    for system in assembly.systems:
+        layout = layout_of_system(system)
+        blobs = blobs_of_system(layout)
+        result += [(c.cell, blobs[c.cell.name]) for c in layout.cells]
+    result += [(cell, cell_payload_of(layout_of_cell(None, cell))) for cell in assembly.standalone]
+    return result

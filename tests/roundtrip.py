@@ -12,10 +12,11 @@ from partcfg.binfmt import Array, Chars, FieldType, Scalar, Struct, Union
 from partcfg.blobread import (ARRAY_ATTRIBUTES, ParsedBlob, ParsedCell, blob_bytes_of,
                               parsed_blob_of)
 from partcfg.imports import imported_documents_of
-from partcfg.layout import layout_of_cell, layout_of_system
+from partcfg.layout import layout_of_system
 from partcfg.load import load_yaml_file, load_yaml_text
 from partcfg.model import assembly_of, document_of
-from partcfg.render.blob import blobs_of_system, cell_payload_of
+from partcfg.pipeline import cell_blobs_of
+from partcfg.render.blob import blobs_of_system
 from partcfg.render.yaml_doc import yaml_text_of
 
 CELLS = Path(__file__).resolve().parent.parent / "cells"
@@ -29,12 +30,7 @@ def rebuilt_blobs_of(yaml_texts: dict[str, str]) -> dict[str, bytes]:
     documents = [document_of(load_yaml_text(text, name)) for name, text in yaml_texts.items()]
     assembly = assembly_of(documents)
     assert not assembly.diagnostics, [d.message for d in assembly.diagnostics]
-    result: dict[str, bytes] = {}
-    for system in assembly.systems:
-        result.update(blobs_of_system(layout_of_system(system)))
-    for cell in assembly.standalone:
-        result[cell.name] = cell_payload_of(layout_of_cell(None, cell))
-    return result
+    return {cell.name: blob for cell, blob in cell_blobs_of(assembly)}
 
 
 def imported_texts_of(blobs: dict[str, bytes]) -> dict[str, str]:
