@@ -123,6 +123,51 @@ def _failed(diagnostics: List[Diagnostic], werror: bool) -> bool:
     return has_errors(diagnostics) or (werror and any(d.severity is Severity.WARNING for d in diagnostics))
 
 
+IgnoreOpt = typer.Option([], "--ignore", metavar="RULE",
+                         help="waive every finding of RULE in this run (repeatable); see also "
+                              "'# partcfg: ignore[RULE] reason' comments and [tool.partcfg] in pyproject.toml")
+ShowWaivedOpt = typer.Option(False, "--show-waived",
+                             help="also list the findings that waivers (and a --baseline) accepted")
+
+
+def _triage_of(diagnostics: List[Diagnostic], files, ignore: List[str],
+               baseline: Optional[Path] = None, fingerprints: bool = False):
+    """Project settings, waivers and the baseline applied to a run's findings (triage.py)."""
+    from .baseline import baseline_of
+    from .triage import triage_of
+    from .waivers import project_settings_of
+
+    settings = project_settings_of(Path.cwd())
+    entries = baseline_of(baseline) if baseline is not None else None
+    return triage_of(diagnostics, files, settings, ignore, entries, fingerprints)
+
+
+def _print_triaged(triage, fmt: ReportFormat = ReportFormat.text, to_stderr: bool = True,
+                   show_waived: bool = False) -> None:
+    """Like _print_diagnostics for the findings that count, plus how many were waived or
+    known from the baseline (and, with --show-waived, which)."""
+    from .render.report import accepted_text_of, triage_json_of, triage_summary_of
+    counted = triage.counted
+    if fmt is ReportFormat.sarif:
+        from .render.sarif import sarif_report_of
+        typer.echo(sarif_report_of(counted, triage=triage), nl=False)
+        return
+    if fmt is ReportFormat.json:
+        typer.echo(triage_json_of(triage, show_waived), nl=False)
+        typer.echo(triage_summary_of(triage), err=True)
+        return
+    if fmt is ReportFormat.github:
+        from .render.annotations import annotations_of
+        typer.echo(annotations_of(counted), nl=False)
+    elif counted:
+        from .render.report import text_report_of
+        typer.echo(text_report_of(counted, _line_of), err=to_stderr)
+    accepted = accepted_text_of(triage, _line_of) if show_waived else ""
+    if accepted:
+        typer.echo(accepted, err=to_stderr or fmt is ReportFormat.github)
+    typer.echo(triage_summary_of(triage), err=to_stderr or fmt is ReportFormat.github)
+
+
 class EmitKind(str, Enum):
     c = "c"
     elf = "elf"
@@ -146,6 +191,8 @@ def build(files: List[Path] = FilesArg,
                                  "objects (elf); repeatable"),
           target: Optional[ElfTarget] = typer.Option(
               None, "--target", help="machine of --emit elf objects (default: the system's arch)"),
+          ignore: List[str] = IgnoreOpt,
+          show_waived: bool = ShowWaivedOpt,
           ) -> None:
     """Validate the system(s) and write DIR/<cell>.cell for every cell, plus every
     peer's DIR/<cell>/<link>.cspace and the firmware header DIR/<cell>/partcfg_<cell>.h."""
@@ -163,16 +210,18 @@ def build(files: List[Path] = FilesArg,
     else:
         checked = checked_files_of(files)
         diagnostics = checked.diagnostics
+    triage = _triage_of(diagnostics, tree.files if tree is not None else checked.files, ignore)
+    diagnostics = triage.counted   # waived findings neither fail nor stop a build
     failed = _failed(diagnostics, werror)
     if failed and (check or not force):
-        _print_diagnostics(diagnostics)
+        _print_triaged(triage, show_waived=show_waived)
         typer.echo("nothing written" + ("" if check else " (use --force to write anyway)"), err=True)
         raise typer.Exit(EXIT_INVALID)
     if tree is None:
         outputs = build_outputs_of(checked, kinds, machine)
     if check:
-        if diagnostics:
-            _print_diagnostics(diagnostics)
+        if diagnostics or triage.waived:
+            _print_triaged(triage, show_waived=show_waived)
         stale = stale_outputs_of(output, outputs)
         for rel, why in stale:
             typer.echo(f"stale: {output / rel} ({why})")
@@ -183,8 +232,8 @@ def build(files: List[Path] = FilesArg,
         typer.echo(f"{len(outputs)} file{'s' if len(outputs) != 1 else ''} up to date in {output}", err=True)
         raise typer.Exit(EXIT_OK)
     written = write_outputs(output, outputs)
-    if diagnostics:
-        _print_diagnostics(diagnostics)
+    if diagnostics or triage.waived:
+        _print_triaged(triage, show_waived=show_waived)
     typer.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {output}", err=True)
     raise typer.Exit(EXIT_INVALID if failed else EXIT_OK)
 
@@ -199,6 +248,14 @@ def check(files: List[Path] = FilesArg,
           inmate: List[str] = typer.Option(
               [], "--inmate", metavar="CELL=FILE",
               help="also check an inmate ELF image against its cell's memory; repeatable"),
+          ignore: List[str] = IgnoreOpt,
+          show_waived: bool = ShowWaivedOpt,
+          baseline: Optional[Path] = typer.Option(
+              None, "--baseline", metavar="FILE",
+              help="fail only on findings that are not in this baseline (see --write-baseline)"),
+          write_baseline: Optional[Path] = typer.Option(
+              None, "--write-baseline", metavar="FILE",
+              help="record today's findings (not the waived ones) in FILE and exit 0"),
           ) -> None:
     """Validate only: report every problem in every file, write nothing."""
     from .parallel import run_tree
@@ -216,13 +273,22 @@ def check(files: List[Path] = FilesArg,
             diagnostics = checked.diagnostics
         if inmate:
             diagnostics = sorted_diagnostics(diagnostics + inmate_diagnostics_of_specs(checked, inmate))
+        triage = _triage_of(diagnostics, tree.files if tree is not None else checked.files, ignore,
+                            baseline, fingerprints=format is ReportFormat.sarif or write_baseline is not None)
     except InputError as exc:  # still in the format asked for: CI uploads what it gets
         if format is ReportFormat.text:
             raise
         _print_diagnostics(sorted_diagnostics(exc.diagnostics), format, to_stderr=False)
         raise typer.Exit(EXIT_USAGE)
-    _print_diagnostics(diagnostics, format, to_stderr=False)
-    raise typer.Exit(EXIT_INVALID if _failed(diagnostics, werror) else EXIT_OK)
+    if write_baseline is not None:
+        from .output import write_outputs
+        write_outputs(write_baseline.parent, {write_baseline.name: triage.baseline_bytes()})
+    _print_triaged(triage, format, to_stderr=False, show_waived=show_waived)
+    if write_baseline is not None:
+        n = len(triage.recorded)
+        typer.echo(f"wrote {n} finding{'s' if n != 1 else ''} to the baseline {write_baseline}", err=True)
+        raise typer.Exit(EXIT_OK)
+    raise typer.Exit(EXIT_INVALID if _failed(triage.counted, werror) else EXIT_OK)
 
 
 @app.command()

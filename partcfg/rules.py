@@ -475,6 +475,29 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("ELF-RELOCATIONS", E, "Relocations in the configuration",
      "The configuration data refers to other symbols' addresses; a blob cannot hold them.",
      "Use constant values only in the C configuration."),
+    # --- waivers and baselines (accepted findings) --------------------------------------------
+    ("WAIVER-UNUSED", W, "Waiver that waives nothing",
+     "An inline '# partcfg: ignore[...]' comment, a [tool.partcfg] ignore in pyproject.toml "
+     "or an --ignore option matched no finding of this run: the problem it accepted is gone, "
+     "or the rule id is misspelt.",
+     "Remove the waiver, or fix the rule id (see the did-you-mean hint)."),
+    ("WAIVER-NO-REASON", W, "Waiver without a reason",
+     "A waiver written into a file (inline comment or pyproject.toml) says which rule it "
+     "accepts but not why; the next reader cannot tell whether it still holds.",
+     "Write the reason after the bracket, or give the rule a reason string in pyproject.toml."),
+    ("WAIVER-SYNTAX", W, "Malformed waiver comment",
+     "A YAML comment starts with 'partcfg:' but is not 'partcfg: ignore[RULE,...] reason', so "
+     "it waives nothing.",
+     "Write '# partcfg: ignore[RULE-ID] reason' on the node's line or the line above it."),
+    ("PROJECT-CONFIG", E, "Invalid [tool.partcfg] settings",
+     "The [tool.partcfg] table of pyproject.toml cannot be used: the file is not valid TOML, "
+     "a key is unknown, a value has the wrong type, or a severity override names an unknown "
+     "rule or severity.",
+     "Fix the table as the message says (see the README section on waivers)."),
+    ("BASELINE-FILE", E, "Unusable baseline file",
+     "The file given to --baseline cannot be read, is not JSON, or is not a partcfg baseline "
+     "of a version this partcfg understands.",
+     "Write a new one with 'partcfg check --write-baseline FILE'."),
     # --- inmate images (check --inmate) -------------------------------------------------------
     ("INMATE-SPEC", E, "Malformed --inmate argument",
      "--inmate takes CELL=FILE.",

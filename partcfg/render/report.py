@@ -49,3 +49,48 @@ def summary_of(diagnostics: Iterable[Diagnostic]) -> str:
 
 def json_report_of(diagnostics: Sequence[Diagnostic]) -> str:
     return json.dumps([d.as_dict() for d in diagnostics], indent=2, sort_keys=False) + "\n"
+
+
+# --- waived and baselined findings (triage.py) ------------------------------------------------
+
+def triage_summary_of(triage) -> str:
+    """The summary of the findings that count, then how many were waived and, with a
+    baseline, how many are unchanged from it and how many of its findings are gone."""
+    text = summary_of(triage.counted)
+    waived = len(triage.waived)
+    if waived:
+        text += f"; {waived} waived"
+    if triage.baseline_used:
+        text += (f"; baseline: {len(triage.counted)} new, {len(triage.unchanged)} unchanged, "
+                 f"{len(triage.absent)} absent")
+    return text
+
+
+def accepted_text_of(triage, line_of: LineOf | None = None) -> str:
+    """``--show-waived``: every waived finding with its waiver and reason, then every
+    finding the baseline holds (unchanged)."""
+    blocks = []
+    for f in triage.waived:
+        w = f.waiver
+        why = f": {w.reason}" if w.reason else " (no reason given)"
+        blocks.append(f"waived: {text_report_of([f.diagnostic], line_of)}\n  = waived by {w.describe()}{why}")
+    for f in triage.unchanged:
+        blocks.append(f"in baseline: {text_report_of([f.diagnostic], line_of)}")
+    return "\n".join(blocks)
+
+
+def triage_json_of(triage, show_waived: bool = False) -> str:
+    """The JSON report of the findings that count (the same list as without waivers);
+    with ``show_waived`` followed by the waived findings, each with a ``waived`` object
+    (kind, by, reason), and the baselined ones with ``"baseline": "unchanged"``."""
+    items = [d.as_dict() for d in triage.counted]
+    if show_waived:
+        for f in triage.waived:
+            item = f.diagnostic.as_dict()
+            item["waived"] = {"kind": f.waiver.kind, "by": f.waiver.describe(), "reason": f.waiver.reason}
+            items.append(item)
+        for f in triage.unchanged:
+            item = f.diagnostic.as_dict()
+            item["baseline"] = "unchanged"
+            items.append(item)
+    return json.dumps(items, indent=2, sort_keys=False) + "\n"

@@ -11,13 +11,13 @@ relative to the working directory (the repository root in CI) and based on
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from .. import __version__
 from ..diagnostics import Diagnostic, Location, Severity
+from ..baseline import fingerprint_of
 from ..rules import RULES, Rule
 from .annotations import display_path_of
 
@@ -27,6 +27,8 @@ SARIF_SCHEMA_URI = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/
 SRCROOT = "%SRCROOT%"
 LEVEL_OF = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 INFORMATION_URI = "https://pypi.org/project/partcfg/"
+# the finding's fingerprint of baseline.py: rule, file, YAML node path, message without numbers
+FINGERPRINT_KEY = "partcfgFinding/v1"
 
 
 def _descriptor_of(rule: Rule) -> dict:
@@ -73,7 +75,7 @@ def _escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
 
 
-def result_of(d: Diagnostic, rule_index: int, base: Path) -> dict:
+def result_of(d: Diagnostic, rule_index: int, base: Path, fingerprint: str | None = None) -> dict:
     text = _escaped(d.message)
     related = []
     for n, other in enumerate(d.related, start=1):
@@ -88,18 +90,38 @@ def result_of(d: Diagnostic, rule_index: int, base: Path) -> dict:
                     "message": {"text": text}}
     if d.location is not None:
         result["locations"] = [{"physicalLocation": _physical(d.location, base)}]
-        # stable across line moves: the rule, the file and what the message says
-        key = f"{d.rule}\0{display_path_of(d.location.file, base)}\0{d.message}"
-        result["partialFingerprints"] = {
-            "partcfgDiagnostic/v1": hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]}
+        if fingerprint is None:   # no source at hand: the rule, the file and the message
+            fingerprint = fingerprint_of(d.rule, display_path_of(d.location.file, base), "", d.message)
+        result["partialFingerprints"] = {FINGERPRINT_KEY: fingerprint}
     if related:
         result["relatedLocations"] = related
     return result
 
 
+def _triaged_result_of(finding, rule_index: int, base: Path) -> dict:
+    """A result with what triage.py found: its baseline state, and a suppression when a
+    waiver accepted it (inline comments are in-source, the others external)."""
+    result = result_of(finding.diagnostic, rule_index, base, finding.fingerprint)
+    if finding.state is not None:
+        result["baselineState"] = finding.state
+    if finding.waiver is not None:
+        suppression = {"kind": "inSource" if finding.waiver.kind == "inline" else "external",
+                       "status": "accepted"}
+        if finding.waiver.reason:
+            suppression["justification"] = finding.waiver.reason
+        result["suppressions"] = [suppression]
+    return result
+
+
 def sarif_log_of(diagnostics: Sequence[Diagnostic], rules: Mapping[str, Rule] | None = None,
-                 base: Path | None = None) -> dict:
-    """The SARIF log (as JSON-ready data) of one partcfg run."""
+                 base: Path | None = None, triage=None) -> dict:
+    """The SARIF log (as JSON-ready data) of one partcfg run. With a ``triage``
+    (triage.py) the results are its findings instead: waived ones as suppressed results,
+    baseline states, and the baseline's findings that are gone as ``absent`` results."""
+    findings = None
+    if triage is not None:
+        findings = list(triage.findings) + list(triage.absent)
+        diagnostics = [f.diagnostic for f in findings]
     registry = dict(RULES if rules is None else rules)
     for d in diagnostics:
         if d.rule not in registry:
@@ -107,16 +129,27 @@ def sarif_log_of(diagnostics: Sequence[Diagnostic], rules: Mapping[str, Rule] | 
     ordered = sorted(registry.values(), key=lambda r: r.id)
     index = {r.id: i for i, r in enumerate(ordered)}
     base = (base or Path.cwd()).resolve()
+    if findings is None:
+        results = [result_of(d, index[d.rule], base) for d in diagnostics]
+    else:
+        results = [_triaged_result_of(f, index[f.diagnostic.rule], base) for f in findings]
     run = {
         "tool": {"driver": {"name": "partcfg", "version": __version__,
                             "semanticVersion": __version__, "informationUri": INFORMATION_URI,
                             "rules": [_descriptor_of(r) for r in ordered]}},
         "originalUriBaseIds": {SRCROOT: {"uri": base.as_uri().rstrip("/") + "/"}},
         "columnKind": "unicodeCodePoints",
-        "results": [result_of(d, index[d.rule], base) for d in diagnostics],
+        "results": results,
     }
+    if triage is not None:
+        counts: dict = {"waived": len(triage.waived)}
+        if triage.baseline_used:
+            counts["baseline"] = {"new": len(triage.counted), "unchanged": len(triage.unchanged),
+                                  "absent": len(triage.absent)}
+        run["properties"] = {"partcfg": counts}
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 
 
-def sarif_report_of(diagnostics: Sequence[Diagnostic], base: Path | None = None) -> str:
-    return json.dumps(sarif_log_of(diagnostics, base=base), indent=2, ensure_ascii=False) + "\n"
+def sarif_report_of(diagnostics: Sequence[Diagnostic], base: Path | None = None, triage=None) -> str:
+    return json.dumps(sarif_log_of(diagnostics, base=base, triage=triage), indent=2,
+                      ensure_ascii=False) + "\n"
