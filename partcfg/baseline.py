@@ -20,9 +20,11 @@ is left to the CLI.
 The baseline file is JSON, deterministic (sorted, no time stamps) and versioned::
 
     {"partcfg-baseline": 1,
-     "findings": [{"fingerprint": "<32 hex>", "rule": "...", "severity": "...",
-                   "file": "<relative path>", "node": "<node path>", "line": 5,
-                   "column": 9, "message": "..."}, ...]}
+     "findings": [{"rule": "...", "file": "<relative path>", "node": "<node path>",
+                   "line": 5, "column": 9, "severity": "...", "message": "...",
+                   "fingerprint": "<32 hex digits>"}, ...]}
+
+sorted by file, rule, node path and fingerprint.
 
 Only ``fingerprint`` decides; the other fields say what was accepted, and give the
 location SARIF reports for an ``absent`` finding.
@@ -68,9 +70,9 @@ class Entry:
     message: str = ""
 
     def as_dict(self) -> dict:
-        return {"fingerprint": self.fingerprint, "rule": self.rule, "severity": self.severity,
-                "file": self.file, "node": self.node, "line": self.line, "column": self.column,
-                "message": self.message}
+        return {"rule": self.rule, "file": self.file, "node": self.node, "line": self.line,
+                "column": self.column, "severity": self.severity, "message": self.message,
+                "fingerprint": self.fingerprint}
 
 
 # --- fingerprints ----------------------------------------------------------------------------
@@ -179,7 +181,7 @@ def baseline_bytes_of(entries: Sequence[Entry]) -> bytes:
     ordered = sorted(entries, key=lambda e: (e.file, e.rule, e.node, e.fingerprint, e.line,
                                              e.column, e.message, e.severity))
     data = {VERSION_KEY: BASELINE_VERSION, "findings": [e.as_dict() for e in ordered]}
-    return (json.dumps(data, indent=1, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def _bad(name: str, message: str) -> InputError:

@@ -158,7 +158,7 @@ def _parsed_waiver(body: str, file: str, line: int, column: int, target: int,
     ids = [part.strip() for part in m.group(1).split(",")] if m else []
     if not m or not ids or not all(_RULE_ID.match(i) for i in ids):
         problems.append(warning(
-            "WAIVER-SYNTAX", f"malformed waiver comment '#{' ' if body[:1] != ' ' else ''}{MARKER}{body.rstrip()}'; "
+            "WAIVER-SYNTAX", f"malformed waiver comment '# {MARKER}{body.rstrip()}'; "
             "it waives nothing", where,
             hint="write '# partcfg: ignore[RULE-ID] reason' (several ids: ignore[A-B,C-D])"))
         return None
@@ -176,8 +176,16 @@ def _toml_loads(text: str) -> dict:
     return tomllib.loads(text)
 
 
+def _shown(path: Path) -> str:
+    """pyproject.toml as reports name it: relative to the working directory."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:   # pragma: no cover - another drive (Windows)
+        return str(path)
+
+
 def _config_error(path: Path, message: str, line: int = 0, hint: str | None = None) -> InputError:
-    return InputError([error("PROJECT-CONFIG", message, Location(str(path), line, 1 if line else 0),
+    return InputError([error("PROJECT-CONFIG", message, Location(_shown(path), line, 1 if line else 0),
                              hint=hint or "see the README section 'Waivers and baselines'")])
 
 
@@ -247,7 +255,7 @@ def _settings_of(path: Path, text: str, table: Any) -> ProjectSettings:
             raise _config_error(path, f"unknown key {key!r} in [tool.partcfg]", _line_of(lines, key, start),
                                 hint=did_you_mean(key, _KEYS) or f"known keys: {', '.join(_KEYS)}")
     settings = ProjectSettings(path)
-    name = str(path)
+    name = _shown(path)
     for rule, reason, line in _rule_reasons(path, lines, "ignore", table.get("ignore", []), start):
         settings.ignore.append(Waiver("pyproject", (rule,), reason, Location(name, line, 1 if line else 0)))
     per_file = table.get("per-file-ignores", {})
