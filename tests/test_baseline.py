@@ -213,3 +213,17 @@ def test_normalized_message_keeps_quoted_names():
     assert normalized_message_of("region #3 of cell 'board-0001' covers 0x1000-0x1fff (2 pages)") == \
         "region ## of cell 'board-0001' covers #-# (# pages)"
     assert normalized_message_of("cell \"x86 2\" is aarch32") == "cell \"x86 2\" is aarch32"
+
+
+def test_readme_baseline_example_is_true(run_cli, tmp_path, monkeypatch):
+    from conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    base = tmp_path / "b.json"
+    code, _, _ = run_cli("check", "tests/fixtures/workflow/conflict", "--write-baseline", base)
+    assert code == 0
+    readme = (ROOT / "README.md").read_text()
+    head = base.read_text().split("    {\n      \"rule\": \"CPU-CONFLICT\"")[0]
+    assert head.rstrip().rstrip(",") + ",\n    ...\n" in readme
+    code, out, _ = run_cli("check", "tests/fixtures/workflow/conflict", "--baseline", base)
+    assert (code, out) == (0, "0 errors; baseline: 0 new, 2 unchanged, 0 absent\n")

@@ -239,3 +239,17 @@ def test_waiver_warnings_cannot_be_waived(run_cli, board):
     (unused,) = [d for d in items if d["rule"] == "WAIVER-UNUSED"]
     assert unused["hint"] == ("waiver warnings cannot be waived; lower their severity under "
                               "[tool.partcfg] severity")
+
+
+def test_readme_waived_example_is_true(run_cli, monkeypatch):
+    from conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    code, out, _ = run_cli("check", "tests/fixtures/workflow/waived")
+    assert code == 0
+    readme = (ROOT / "README.md").read_text()
+    assert f"$ partcfg check tests/fixtures/workflow/waived\n{out}$ echo $?\n0\n" in readme
+    code, out, _ = run_cli("check", "tests/fixtures/workflow/waived", "--show-waived")
+    assert out.count("\nwaived: ") == 2
+    assert ("  = waived by inline comment at tests/fixtures/workflow/waived/sender.yaml:5:12: "
+            "the demo cells are alternatives, one runs at a time") in out
