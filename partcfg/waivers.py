@@ -379,7 +379,8 @@ def waived_of(diagnostics: Sequence[Diagnostic], files: Sequence[str],
     root = settings.root if settings else Path.cwd()
     matches_of_glob: dict[str, re.Pattern] = {}
     files_of_glob: dict[str, int] = {}
-    relative = {f: relative_name_of(f, root) for f in files}
+    # relative names only for per-file globs: relpath costs as much as the marker scan
+    relative = {f: relative_name_of(f, root) for f in files} if settings and settings.per_file else {}
     for w in (settings.per_file if settings else []):
         if w.glob not in matches_of_glob:
             matches_of_glob[w.glob] = _glob_regex(w.glob)
