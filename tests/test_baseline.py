@@ -63,20 +63,29 @@ def test_write_baseline_records_findings_deterministically(run_cli, board):
 
 
 def test_round_trip_across_an_edit_that_moves_lines(run_cli, board):
-    run_cli("check", "conflict", "--write-baseline", "base.json")
+    # a third finding on an unnamed region, whose message names it by index
+    _edit(board / "sender.yaml", "    - link: pipe\n",
+          "    - link: pipe\n    - {phys: 0x10300000, virt: 0x500000, size: 0x800, flags: [read]}\n")
+    code, out, _ = run_cli("check", "conflict", "--write-baseline", "base.json")
+    assert "conflict/sender.yaml:10:48: error[MEM-ALIGN]: region #6 of cell 'sender': size 0x800 " \
+           "is not a multiple of 4 KiB" in out
     code, _, _ = run_cli("check", "conflict")
     assert code == 1
-    # unrelated edits: comments on top, a new region before 'ram' (its index moves)
+    # unrelated edits: comments on top, new regions before 'ram' and before the unnamed
+    # region (whose index, in the message, becomes #7)
     for name in ("sender.yaml", "receiver.yaml"):
         _edit(board / name, "system: board\n", "# moved down by\n# three lines\n\nsystem: board\n")
     _edit(board / "receiver.yaml", "    - {name: ram,",
           "    - {name: rom, phys: 0x10200000, virt: 0x400000, size: 4K, flags: [read]}\n    - {name: ram,")
-    code, out, _ = run_cli("check", "conflict", "--baseline", "base.json")
-    assert code == 0, out
-    assert out.strip() == "0 errors; baseline: 0 new, 2 unchanged, 0 absent"
+    _edit(board / "sender.yaml", "    - link: pipe\n",
+          "    - {name: scratch, phys: 0x10400000, virt: 0x600000, size: 4K, flags: [read]}\n    - link: pipe\n")
     code, out, _ = run_cli("check", "conflict", "--baseline", "base.json", "--show-waived")
+    assert code == 0, out
     assert "in baseline: conflict/sender.yaml:8:9: error[CPU-CONFLICT]" in out
     assert "in baseline: conflict/receiver.yaml:11:7: error[ISO-PRIVATE]" in out
+    assert "in baseline: conflict/sender.yaml:14:48: error[MEM-ALIGN]: region #7 of cell 'sender'" in out
+    code, out, _ = run_cli("check", "conflict", "--baseline", "base.json")
+    assert out.strip() == "0 errors; baseline: 0 new, 3 unchanged, 0 absent"
 
 
 def test_new_unchanged_and_absent_in_sarif(run_cli, board):

@@ -4,7 +4,11 @@ SARIF is the format code-scanning services read. The log has one run whose tool
 (``partcfg``) lists every registered rule (:data:`rules.RULES`: id, short and full
 description, help text, default level). Each diagnostic becomes a result that names its
 rule, the YAML file, line and column where it applies, and a related location for every
-other party (the other side of a conflict), which the message links to. File paths are
+other party (the other side of a conflict), which the message links to, and the
+finding's fingerprint (``baseline.py``) under ``partialFingerprints``. Given a triage
+(``triage.py``), waived findings are results with a ``suppressions`` entry, and with a
+baseline every result has a ``baselineState`` (``absent`` ones for baseline findings no
+longer found). File paths are
 relative to the working directory (the repository root in CI) and based on
 ``%SRCROOT%``, whose absolute URI the log records.
 """
