@@ -277,8 +277,8 @@ def _settings_of(path: Path, text: str, table: Any) -> ProjectSettings:
         if rule not in RULES:
             raise _config_error(path, f"[tool.partcfg] severity names unknown rule {rule!r}", line,
                                 hint=did_you_mean(rule, RULES) or "'partcfg check --format sarif' lists the rules")
-        if level not in levels:
-            raise _config_error(path, f"[tool.partcfg] severity of {rule} is {level!r}; use "
+        if not isinstance(level, str) or level not in levels:
+            raise _config_error(path, f"[tool.partcfg] severity of {rule} is {str(level)[:40]!r}; use "
                                 "\"error\", \"warning\" or \"info\"", line)
         settings.severity[rule] = levels[level]
     return settings

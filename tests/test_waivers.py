@@ -253,3 +253,46 @@ def test_readme_waived_example_is_true(run_cli, monkeypatch):
     assert out.count("\nwaived: ") == 2
     assert ("  = waived by inline comment at tests/fixtures/workflow/waived/sender.yaml:5:12: "
             "the demo cells are alternatives, one runs at a time") in out
+
+
+# --- hostile input ---------------------------------------------------------------------------------
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a: 1", "  - x", "#", " # partcfg:", "partcfg:", " ignore[", "]",
+                                 "CPU-CONFLICT", ",", "'", '"', "\\", " reason", "\t", ""]), max_size=30)
+       .map("".join).map(lambda t: t.replace("x", "\n")))
+def test_any_text_gives_waivers_or_warnings(text):
+    from partcfg.waivers import inline_waivers_of
+
+    waivers, problems = inline_waivers_of(text, "f.yaml")
+    lines = text.splitlines()
+    for w in waivers:
+        assert 1 <= w.target_line <= len(lines) and w.rules
+    assert {d.rule for d in problems} <= {"WAIVER-SYNTAX", "WAIVER-UNUSED"}
+
+
+_toml_values = st.recursive(
+    st.booleans() | st.integers() | st.text(max_size=12) | st.sampled_from(["CPU-CONFLICT", "error", "*.yaml"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["ignore", "severity", "per-file-ignores", "CPU-CONFLICT", "*.yaml", "x"]),
+        inner, max_size=3),
+    max_leaves=12)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(_toml_values)
+def test_any_tool_table_gives_settings_or_a_config_error(table):
+    from pathlib import Path
+
+    from partcfg.diagnostics import InputError
+    from partcfg.waivers import _settings_of
+
+    try:
+        found = _settings_of(Path("/p/pyproject.toml"), "[tool.partcfg]\n", table)
+    except InputError as exc:
+        assert [d.rule for d in exc.diagnostics] == ["PROJECT-CONFIG"]
+    else:
+        assert all(isinstance(w.rules[0], str) for w in found.ignore + found.per_file)
