@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .baseline import (ABSENT, NEW, UNCHANGED, Entry, baseline_bytes_of, compared_with,
+from .baseline import (ABSENT, UNCHANGED, Entry, baseline_bytes_of, compared_with,
                        diagnostic_of_entry, entries_of)
 from .diagnostics import Diagnostic, sorted_diagnostics
 from .waivers import ProjectSettings, Waiver, waived_of
@@ -87,5 +87,3 @@ def triage_of(diagnostics: Sequence[Diagnostic], files: Sequence[str | Path],
                  for i, w in enumerate(waived)]
     return Triage(findings, absent, baseline is not None, root, entries)
 
-
-__all__ = ["Finding", "Triage", "triage_of", "NEW", "UNCHANGED"]
