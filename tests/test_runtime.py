@@ -363,3 +363,19 @@ def test_cells_import_the_running_partcfg_not_the_working_directorys(tmp_path):
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert "shadow" not in ran.stdout + ran.stderr
     assert ran.returncode == 0, ran.stdout[-2000:]
+
+
+def test_the_physical_address_behind_a_mapping_comes_from_the_memory_file_name():
+    """sign in place judges where the receiver's bytes are by its memory map."""
+    import mmap as _mmap
+    from partcfg.runtime.supervisor import _phys_of_address
+    fd = os.memfd_create("partcfg:@test:0x3f0f0000", os.MFD_CLOEXEC)
+    try:
+        os.ftruncate(fd, 3 * _mmap.PAGESIZE)
+        mapped = _mmap.mmap(fd, _mmap.PAGESIZE, offset=_mmap.PAGESIZE)
+        address = _ring.address_of(memoryview(mapped))
+        assert _phys_of_address(os.getpid(), address + 5) == 0x3f0f0000 + _mmap.PAGESIZE + 5
+        assert _phys_of_address(os.getpid(), _ring.address_of(bytearray(64))) is None
+        mapped.close()
+    finally:
+        os.close(fd)
