@@ -113,7 +113,7 @@ def test_no_input_produces_a_traceback(run_cli, tmp_path, content, rules):
     for command in ("check", "build", "show"):
         code, out, err = run_cli(command, path, *(["-o", tmp_path / "o"] if command == "build" else []))
         assert code == 1, (command, out + err)
-        assert sorted(set(re.findall(r"error\[([A-Z0-9-]+)\]", err))) == rules, (command, err)
+        assert sorted(set(re.findall(r"error\[([A-Z0-9-]+)\]", out + err))) == rules, (command, out + err)
         assert "Traceback" not in out + err and "internal error" not in out + err
     assert not (tmp_path / "o").exists()
 
