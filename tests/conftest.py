@@ -29,5 +29,6 @@ def run_cli():
     return run
 
 
-# in CI (CI set) a skipped test fails unless it is on the short list in the plugin
-pytest_plugins = ["support.ci_skips"]
+# in CI (CI set) a skipped test fails unless it is on the short list in the plugin;
+# a whole-suite run fails when a registered rule was triggered by no test
+pytest_plugins = ["support.ci_skips", "support.rule_log"]

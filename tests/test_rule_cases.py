@@ -5,6 +5,10 @@ The registry (partcfg/rules.py) is read at run time, and the sources of the whol
 the ids they can emit. Every registered id must appear in a test that triggers it and
 asserts its diagnostic; this file holds the cases the other test files do not have, one
 small input each, with the exact diagnostic (rule, place, message) asserted.
+
+Naming an id in a test is not triggering it: tests/support/rule_log.py records every
+diagnostic created while the suite runs and fails a whole-suite run when a registered
+rule was never created.
 """
 
 from __future__ import annotations

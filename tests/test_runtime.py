@@ -246,7 +246,9 @@ def test_bench_mode_measures_the_figures(arm64):
         assert figure.value >= 1e4
     rtt = figures["64-byte round trip, polling"]
     trips = int(rtt.detail.rsplit(", ", 1)[1].split()[0])
-    assert rtt.unit == "us" and 0 < rtt.value < 1000
+    # polling round trips take well under a microsecond to a few on an idle machine; on a
+    # shared one a process waits for its core, so only the bound a working ring keeps
+    assert rtt.unit == "us" and 0 < rtt.value < 100_000
     assert 0.05 <= trips * rtt.value * 1e-6 <= 1.0, (trips, rtt.value)
     assert "not measured" in figures["64 KiB messages"].detail   # a 64 KiB output section
 
