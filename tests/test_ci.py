@@ -8,6 +8,8 @@ import subprocess
 import sys
 import tomllib
 
+import pytest
+
 from conftest import ROOT
 
 SAMPLE = '''
@@ -58,3 +60,27 @@ def test_the_claimed_python_is_the_one_tested():
     assert sys.version_info >= (3, 11)
     assert "(Python 3.11+)" in (ROOT / "README.md").read_text()
     assert not [d for d in project["optional-dependencies"]["test"] if "python_version" in d]
+
+
+def _ci_run_with(tmp_path, tools: list[str]):
+    """Run .ci/run with a PATH that holds only ``tools`` (plus what its first lines use)."""
+    import shutil
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ["dirname", "mktemp", "rm", "head", *tools]:
+        os.symlink(shutil.which(tool), bin_dir / tool)
+    os.symlink(sys.executable, bin_dir / "python3")
+    return subprocess.run(["/bin/bash", str(ROOT / ".ci" / "run")], cwd=tmp_path,
+                          env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("present, missing", [([], "gcc"), (["gcc"], "objcopy")])
+def test_ci_fails_at_once_without_a_tool_the_tests_need(tmp_path, present, missing):
+    import shutil
+    if any(shutil.which(t) is None for t in ["dirname", "mktemp", "rm", "head", *present]):
+        pytest.skip("this machine lacks the tools to stage the run")   # not in CI: CI has them
+    ran = _ci_run_with(tmp_path, present)
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert ran.stdout.splitlines()[-1] == f"CI needs {missing} (the C tests use it)"
+    assert "== test venv" not in ran.stdout          # stopped before installing anything
