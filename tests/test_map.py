@@ -227,3 +227,51 @@ def test_docs_screenshot_exists():
     assert len(data) > 50_000
     readme = (ROOT / "README.md").read_text()
     assert "--window-size=1180,1800" in readme and "--screenshot=docs/map-example.png" in readme
+
+
+def _svg_boxes(path):
+    """(classes, start, end, y, height) of every box with an address range in an SVG map."""
+    ns = "{http://www.w3.org/2000/svg}"
+    found = []
+    for g in ET.parse(path).getroot().iter(f"{ns}g"):
+        classes = (g.get("class") or "").split()
+        if "box" in classes and g.get("data-start") and g.get("data-end"):
+            body = next(r for r in g.iter(f"{ns}rect") if "body" in (r.get("class") or ""))
+            found.append((classes, int(g.get("data-start"), 16), int(g.get("data-end"), 16),
+                          float(body.get("y")), float(body.get("height"))))
+    return found
+
+
+@pytest.mark.parametrize("system", ["qemu-x86", "qemu-arm64"])
+def test_every_box_sits_at_its_address_on_one_logarithmic_axis(run_cli, tmp_path, system):
+    """The README's axis, checked from the drawn rectangles alone: one address has one
+    height on the page in every lane, addresses grow downwards, every hole is one band of
+    the same height, and every other piece between two neighbouring boundaries is as tall
+    as a + b * log2(size / 4 KiB) (a >= 14 px for a page or less) with the same a and b
+    for all pieces. A box drawn at another address, or an axis on another scale, breaks it."""
+    import math
+    out = tmp_path / "map.svg"
+    files = [f for f in example_files() if f.name.startswith(system)]
+    code, _, err = run_cli("map", *files, "-o", out)
+    assert code == 0, err
+    boxes = _svg_boxes(out)
+    y_of: dict[int, float] = {}
+    for classes, start, end, y, h in boxes:
+        for address, at in ((start, y), (end, y + h)):
+            assert abs(y_of.setdefault(address, at) - at) < 0.15, (classes, hex(address))
+    points = sorted(y_of)
+    ys = [y_of[p] for p in points]
+    assert ys == sorted(ys) and len(set(ys)) == len(ys)
+    holes = {(s, e) for classes, s, e, _, _ in boxes if "hole" in classes}
+    hole_heights = {round(y_of[e] - y_of[s], 1) for s, e in holes}
+    assert len(hole_heights) == 1
+    pieces = [(b - a, y_of[b] - y_of[a]) for a, b in zip(points, points[1:]) if (a, b) not in holes]
+    page = [h for size, h in pieces if size <= 0x1000]
+    assert page and max(page) - min(page) < 0.15 and min(page) >= MIN_PX
+    a = min(page)
+    big = max(pieces)
+    b = (big[1] - a) / math.log2(big[0] / 0x1000)
+    assert b > 0
+    wrong = [(hex(size), h) for size, h in pieces
+             if abs(h - (a + b * max(0.0, math.log2(size / 0x1000)))) > 0.25]
+    assert wrong == []
