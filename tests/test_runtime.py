@@ -201,7 +201,8 @@ def test_every_exercise_holds_on_the_example_systems(built):
     for name, subject in links.items():
         expected = [c for c in LINK_CHECKS if not (name == "virtio-blk" and c == "sign in place")]
         assert [c.name for c in subject.checks] == expected, name
-        assert subject.figures and subject.figures[0].value > 0
+        assert [(f.name, f.unit) for f in subject.figures] == [("exchange", "MB/s")]
+        assert subject.figures[0].value > 0
     assert any("sign in place does not apply" in n for n in links["virtio-blk"].notes)
     assert "kept exchanging" in links["demo"].checks[-1].detail   # 3 peers: two carry on
     cells = [s for sys_ in report.systems for s in sys_.subjects if s.kind == "cell"]
@@ -333,13 +334,6 @@ def test_an_impossible_mapping_is_refused(arm64):
     assert _refused(arm64) == [
         f"{blob}: error[RUN-MAP-WRITE-ONLY]: memory region 0 of cell 'rt-cell' is writable "
         "but not readable; no page table can grant write without read"]
-
-
-def test_link_peers_that_disagree_on_the_region_are_refused(arm64):
-    blob = arm64 / "linux-guest.cell"
-    _patch_region(blob, 0, "size", 0x2000)         # its view of the state table
-    [line] = _refused(arm64)
-    assert "error[RUN-LINK-REGIONS]" in line or "error[RUN-LINK-LAYOUT]" in line
 
 
 # --- nothing left behind ----------------------------------------------------------------------
