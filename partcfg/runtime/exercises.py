@@ -490,6 +490,8 @@ def sign_verify(rt, msg: dict) -> dict:
 
 def sign_recheck(rt, msg: dict) -> dict:
     """Verify the held message again, where it lies; release it when asked."""
+    if rt.held_message is None:
+        return {"error": "no signed message is held"}
     rx, view, key = rt.held_message
     verified = _verifies(key, view)
     if msg.get("release"):

@@ -762,6 +762,8 @@ class Supervisor:
             altered = self.command([sender], {sci: {"device": link.by_cell[sci][0],
                                                     "offset": size // 3}}, "sign_alter", 10.0)
             if altered.get(sci) is None or "error" in altered[sci]:
+                if expect is False:         # let the receiver go of the message it holds
+                    self.command([receiver], {rci: {"release": True}}, "sign_recheck", 10.0)
                 return problems + [f"{sender.name} could not change its message"]
             again = self.command([receiver], {rci: {"release": expect}}, "sign_recheck", 10.0)
             got = again.get(rci)
