@@ -161,6 +161,31 @@ def test_the_memory_plan_grants_what_the_blobs_say(built, system):
     _assert_plan_matches_the_spec(built / system)
 
 
+@pytest.mark.parametrize("system", ["qemu-x86", "qemu-arm64"])
+def test_every_peer_maps_its_link_as_the_ivshmem_spec_says(built, system):
+    """spec/ivshmem-v2.md: state table read-only for every peer, read/write section
+    read/write, output section k writable by peer k only; and the plan (hence what each
+    cell process maps) follows. Both judged from the blobs by the test's own reader."""
+    cells = read_system(built / system)
+    plan = memory_plan_of(system_build_of(built / system))
+    links = 0
+    for cell in cells:
+        cell_plan = next(c for c in plan.cells if c.name == cell.name)
+        for dev in (d for d in cell.pci_devices if d.type == 3):      # ivshmem
+            start = dev.shmem_regions_start
+            table = cell.regions[start:start + 2 + dev.shmem_peers]
+            want = ["r", "rw"] + ["rw" if k == dev.shmem_dev_id else "r"
+                                  for k in range(dev.shmem_peers)]
+            got = [r.access if r.size else None for r in table]
+            assert [g for g in got if g] == [w for w, g in zip(want, got) if g], cell.name
+            for k, r in enumerate(table):
+                if r.size:
+                    pieces = cell_plan.regions[start + k].pieces
+                    assert pieces and {p.access for p in pieces} == {want[k]}, (cell.name, k)
+            links += 1
+    assert links == {"qemu-x86": 7, "qemu-arm64": 2}[system]     # peers of all links
+
+
 def test_a_private_region_of_a_cell_is_taken_from_the_root_cell(arm64):
     """A non-root region that is not ROOTSHARED must leave the root cell with no access;
     the same region made ROOTSHARED must leave the root cell its own access."""
