@@ -94,16 +94,28 @@ def test_missing_file_exits_2(run_cli, tmp_path):
     assert code == 2 and "IO-MISSING" in err
 
 
-@pytest.mark.parametrize("content", [b"\x00\x01\x02binary", b"[1, 2", b"- a\n- b\n", b"", b"a: &x [*x]\n",
-                                     b"system: 5\ncell: 7\n", b"cell: {name: [1], cpus: {a: 1}}\n",
-                                     b"links: {l: {peers: 3}}\n", b"\xef\xbb\xbfsystem: x\n"])
-def test_no_input_produces_a_traceback(run_cli, tmp_path, content):
+@pytest.mark.parametrize("content, rules", [
+    (b"\x00\x01\x02binary", ["YAML-SYNTAX"]),            # control characters are not YAML
+    (b"[1, 2", ["YAML-SYNTAX"]),
+    (b"- a\n- b\n", ["SCHEMA-TYPE"]),                    # a list, not a mapping
+    (b"", ["SCHEMA-EMPTY"]),
+    (b"a: &x [*x]\n", ["YAML-DEPTH"]),                    # a recursive alias
+    (b"system: 5\ncell: 7\n", ["SCHEMA-VALUE"]),
+    (b"cell: {name: [1], cpus: {a: 1}}\n", ["SCHEMA-VALUE"]),
+    (b"links: {l: {peers: 3}}\n", ["SCHEMA-MISSING", "SCHEMA-VALUE"]),
+    (b"\xef\xbb\xbfsystem: x\n", ["SYS-UNKNOWN"]),        # BOM read as UTF-8; no system x
+])
+def test_no_input_produces_a_traceback(run_cli, tmp_path, content, rules):
+    """Garbage is an invalid configuration (exit 1) with the rule that says why."""
+    import re
     path = tmp_path / "in.yaml"
     path.write_bytes(content)
     for command in ("check", "build", "show"):
         code, out, err = run_cli(command, path, *(["-o", tmp_path / "o"] if command == "build" else []))
-        assert code in (0, 1, 2)
+        assert code == 1, (command, out + err)
+        assert sorted(set(re.findall(r"error\[([A-Z0-9-]+)\]", out + err))) == rules, (command, out + err)
         assert "Traceback" not in out + err and "internal error" not in out + err
+    assert not (tmp_path / "o").exists()
 
 
 def test_an_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):

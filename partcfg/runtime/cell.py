@@ -97,6 +97,8 @@ class CellRuntime:
         self.eventfds: dict[int, list[int]] = {}
         self.endpoints: dict[int, Endpoint] = {}
         self.fast_wakeups = False
+        self.signed_message = 0                    # sign in place: address of what I signed
+        self.held_message = None                   # ... and the peer's message I hold
 
     # --- commands -----------------------------------------------------------------------
 
@@ -235,6 +237,8 @@ def serve(runtime: CellRuntime) -> None:
         "exchange": lambda m: exercises.exchange(runtime, m),
         "sign_send": lambda m: exercises.sign_send(runtime, m),
         "sign_verify": lambda m: exercises.sign_verify(runtime, m),
+        "sign_alter": lambda m: exercises.sign_alter(runtime, m),
+        "sign_recheck": lambda m: exercises.sign_recheck(runtime, m),
         "traffic": lambda m: exercises.traffic(runtime, m),
         "bench": lambda m: exercises.bench(runtime, m),
     }

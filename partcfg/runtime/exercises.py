@@ -8,8 +8,10 @@ command, and returns raw observations; the supervisor judges them against the bl
 - ``state_prepare`` / ``state_change``: write the state register, wait for the other
   peers' states in the state table and for the vector-0 wake-up (plain and one-shot).
 - ``exchange``: messages to and from every peer on every link, every byte checked.
-- ``sign_send`` / ``sign_verify``: a message signed in place in the sender's output
-  section; the receiver verifies it in place while a hostile child tries to alter it.
+- ``sign_send`` / ``sign_verify`` / ``sign_alter`` / ``sign_recheck``: a message signed in
+  place in the sender's output section; the receiver verifies it in place while a hostile
+  child tries to alter it, then again after the sender changed one byte (must fail) and
+  changed it back (must pass), which a receiver verifying a copy cannot do.
 - ``traffic``: continuous exchange while the supervisor kills a peer; a peer whose state
   drops to 0 is left, the others carry on.
 - ``bench``: the throughput and latency figures between two cells.
@@ -18,6 +20,7 @@ Every wait has a deadline.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import hmac
@@ -431,12 +434,31 @@ def sign_send(rt, msg: dict) -> dict:
     block[size:] = hmac.new(key, block[:size], hashlib.sha256).digest()
     address = _ring.address_of(block)
     tx.commit(size + 32)
+    rt.signed_message = address          # sign_alter changes the published bytes there
     return {"address": address - ep.areas[ep.me], "size": size}
+
+
+def sign_alter(rt, msg: dict) -> dict:
+    """Flip every bit of one byte of the message I signed, in my output section, after it
+    was published: a receiver that verifies the bytes in place sees the change, one that
+    verified a copy does not. Applied twice, the message is whole again."""
+    address = rt.signed_message + int(msg["offset"])
+    byte = ctypes.c_ubyte.from_address(address)
+    byte.value ^= 0xFF
+    return {"value": byte.value}
+
+
+def _verifies(key: bytes, view) -> bool:
+    """HMAC-SHA256 over ``view`` itself: hashlib reads the buffer where it is, no copy."""
+    body, tag = view[:-32], view[-32:]
+    return hmac.compare_digest(hmac.new(key, body, hashlib.sha256).digest(), tag)
 
 
 def sign_verify(rt, msg: dict) -> dict:
     """Verify the peer's signed message in place, in its output section (read-only here),
-    while a hostile child of this cell tries to overwrite it."""
+    while a hostile child of this cell tries to overwrite it. The message stays held
+    (not released) for ``sign_recheck``; the reply names the address that was hashed, so
+    the supervisor can find it in this process's memory map."""
     ep = rt.endpoints[int(msg["device"])]
     rx = ep.receiver(int(msg["peer"]))
     key = bytes.fromhex(msg["key"])
@@ -448,22 +470,35 @@ def sign_verify(rt, msg: dict) -> dict:
         wait_for_any([rx.arm], [rx.disarm], ep.eventfds, deadline, 0.05)
         view = rx.peek()
     address = _ring.address_of(view)
-    body, tag = view[:-32], view[-32:]
-    target = address + len(body) // 2
+    target = address + (len(view) - 32) // 2
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the hostile receiver
         for _ in range(1000):
             _ring.poke(target, 0x5A)      # must fault on the first attempt
         os._exit(0)
-    verified = hmac.compare_digest(hmac.new(key, body, hashlib.sha256).digest(), tag)
+    verified = _verifies(key, view)
     status = _wait_child(pid, deadline)
     mprotect = _errno_text(_ring.try_protect(address & ~(mmap.PAGESIZE - 1), mmap.PAGESIZE, PROT_RW))
-    verified_after = hmac.compare_digest(hmac.new(key, body, hashlib.sha256).digest(), tag)
+    verified_after = _verifies(key, view)
     area = ep.areas[int(msg["peer"])]
     in_place = area <= address < area + ep.geometry.area_size
-    rx.release()
+    rt.held_message = (rx, view, key)
     return {"verified": verified, "verified_after": verified_after, "child": status,
-            "mprotect": mprotect, "in_place": in_place, "size": len(body)}
+            "mprotect": mprotect, "in_place": in_place, "size": len(view) - 32,
+            "address": address}
+
+
+def sign_recheck(rt, msg: dict) -> dict:
+    """Verify the held message again, where it lies; release it when asked."""
+    if rt.held_message is None:
+        return {"error": "no signed message is held"}
+    rx, view, key = rt.held_message
+    verified = _verifies(key, view)
+    if msg.get("release"):
+        rt.held_message = None
+        del view
+        rx.release()
+    return {"verified": verified}
 
 
 def _wait_child(pid: int, deadline: float) -> str:

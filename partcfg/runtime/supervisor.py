@@ -735,12 +735,46 @@ class Supervisor:
                 problems.append("the receiver could make the message writable")
             if not reply["in_place"]:
                 problems.append("the message was not read in the sender's output section")
+            out_start = (link.info.state_table[0] + link.info.state_table[1]
+                         + link.info.rw_size + sp * link.info.output_size)
+            where = _phys_of_address(receiver.popen.pid, reply["address"])
+            if where is None or not out_start <= where < out_start + link.info.output_size:
+                problems.append(
+                    f"the receiver hashed bytes at {reply['address']:#x}, which its memory map "
+                    f"puts at {'no memory file' if where is None else f'{where:#x}'}, not in "
+                    f"{sender.name}'s output section {out_start:#x}+{link.info.output_size:#x}")
+            problems += self._sign_tamper(link, sender, sci, receiver, rci, size)
             subject.checks.append(Check(
                 "sign in place", not problems, "; ".join(problems) if problems else
                 f"{sender.name} wrote and signed (HMAC-SHA256) {size} bytes in its output section; "
-                f"{receiver.name} verified them in place, without a copy, while its hostile "
-                f"child's write faulted (SIGSEGV) and mprotect was refused "
+                f"{receiver.name} verified them in place, without a copy (a byte {sender.name} "
+                f"changed afterwards failed the check, changed back it passed), while its "
+                f"hostile child's write faulted (SIGSEGV) and mprotect was refused "
                 f"({reply['mprotect']})"))
+
+    def _sign_tamper(self, link: LinkRuntime, sender: CellProcess, sci: int,
+                     receiver: CellProcess, rci: int, size: int) -> list[str]:
+        """While the receiver holds the verified message, the sender flips one byte of it
+        in its own output section: verifying again must fail. Flipped back, it must pass.
+        Only a receiver that reads the sender's bytes where they are can do both."""
+        problems = []
+        for step, expect in (("changed", False), ("restored", True)):
+            altered = self.command([sender], {sci: {"device": link.by_cell[sci][0],
+                                                    "offset": size // 3}}, "sign_alter", 10.0)
+            if altered.get(sci) is None or "error" in altered[sci]:
+                if expect is False:         # let the receiver go of the message it holds
+                    self.command([receiver], {rci: {"release": True}}, "sign_recheck", 10.0)
+                return problems + [f"{sender.name} could not change its message"]
+            again = self.command([receiver], {rci: {"release": expect}}, "sign_recheck", 10.0)
+            got = again.get(rci)
+            if got is None or "error" in got:
+                return problems + [f"{receiver.name} did not verify again"]
+            if got["verified"] != expect:
+                problems.append(
+                    f"after {sender.name} {step} byte {size // 3} of the message in its output "
+                    f"section, {receiver.name}'s verification "
+                    f"{'still passed: it verified a copy' if expect is False else 'failed'}")
+        return problems
 
     # --- exercise 5: a peer killed mid-traffic --------------------------------------------------
 
@@ -895,6 +929,23 @@ def supervise(directory: str, name: str | None, seconds: float, bench: bool,
         return SystemRun(name or Path(directory).name, directory,
                          unusable=[d.as_dict() for d in exc.diagnostics])
     return Supervisor(system, plan, seconds, bench, exchange_count).run()
+
+
+def _phys_of_address(pid: int, address: int) -> int | None:
+    """The physical address (in the system the blobs describe) behind ``address`` in
+    process ``pid``, from the kernel's list of its mappings: the memory file of each
+    section is named after the section's physical start (memory.py)."""
+    try:
+        lines = open(f"/proc/{pid}/maps").read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split(maxsplit=5)
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        if start <= address < end and len(fields) == 6 and "memfd:partcfg:" in fields[5]:
+            section = int(fields[5].split()[0].rsplit(":", 1)[1], 16)
+            return section + int(fields[2], 16) + address - start
+    return None
 
 
 def _interrupted(signum, frame):
