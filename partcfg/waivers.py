@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -168,19 +169,6 @@ def _parsed_waiver(body: str, file: str, line: int, column: int, target: int,
 
 # --- pyproject.toml -------------------------------------------------------------------------
 
-def _toml_loads(text: str, path: Path) -> dict:
-    try:
-        import tomllib   # Python >= 3.11
-    except ModuleNotFoundError:  # pragma: no cover - Python 3.10: the tomli backport
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ModuleNotFoundError:
-            raise _config_error(path, f"reading [tool.partcfg] from {path} needs the tomli package "
-                                "on Python 3.10", hint="pip install tomli (partcfg's own "
-                                "dependencies include it on Python 3.10)") from None
-    return tomllib.loads(text)
-
-
 def _shown(path: Path) -> str:
     """pyproject.toml as reports name it: relative to the working directory."""
     try:
@@ -212,7 +200,7 @@ def project_settings_of(start: Path) -> ProjectSettings | None:
             raise _config_error(path, f"{path} is larger than {MAX_PYPROJECT_BYTES >> 20} MiB")
         try:
             text = raw.decode("utf-8")
-            data = _toml_loads(text, path)
+            data = tomllib.loads(text)
         except UnicodeDecodeError:
             raise _config_error(path, f"{path} is not UTF-8 text") from None
         except ValueError as exc:   # tomllib.TOMLDecodeError is a ValueError
