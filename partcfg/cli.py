@@ -199,6 +199,14 @@ def check(files: List[Path] = FilesArg,
           inmate: List[str] = typer.Option(
               [], "--inmate", metavar="CELL=FILE",
               help="also check an inmate ELF image against its cell's memory; repeatable"),
+          board: Optional[Path] = typer.Option(
+              None, "--board", metavar="BOARD",
+              help="also check the system(s) against the board: a device tree blob (.dtb), or an "
+                   "x86 snapshot (directory or tar from 'partcfg collect')"),
+          bootargs: Optional[str] = typer.Option(
+              None, "--bootargs", metavar="CMDLINE",
+              help="with --board: the root cell's kernel command line (mem=, memmap=), in place "
+                   "of the board's /chosen/bootargs or proc/cmdline"),
           ) -> None:
     """Validate only: report every problem in every file, write nothing."""
     from .parallel import run_tree
@@ -206,7 +214,14 @@ def check(files: List[Path] = FilesArg,
 
     tree = None
     try:
-        if not inmate:  # many systems: in shares on every core (None: the serial path)
+        board_facts = None
+        if board is not None:
+            from .board.read import board_of
+            board_facts = board_of(board, bootargs)
+        elif bootargs is not None:
+            typer.echo("partcfg check: --bootargs needs --board", err=True)
+            raise typer.Exit(EXIT_USAGE)
+        if not inmate and board_facts is None:  # many systems: in shares on every core (None: the serial path)
             with _progress("checking") as on_progress:
                 tree = run_tree(files, False, on_progress=on_progress)
         if tree is not None:
@@ -216,6 +231,10 @@ def check(files: List[Path] = FilesArg,
             diagnostics = checked.diagnostics
         if inmate:
             diagnostics = sorted_diagnostics(diagnostics + inmate_diagnostics_of_specs(checked, inmate))
+        if board_facts is not None:
+            from .board.checks import diagnostics_on_board
+            diagnostics = sorted_diagnostics(diagnostics + diagnostics_on_board(checked.assembly.systems,
+                                                                                board_facts))
     except InputError as exc:  # still in the format asked for: CI uploads what it gets
         if format is ReportFormat.text:
             raise
@@ -267,6 +286,72 @@ def import_(files: List[Path] = typer.Argument(..., help="Jailhouse .cell blobs 
     typer.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {output}", err=True)
     decoded_all = len(written) == len(files)
     raise typer.Exit(EXIT_OK if decoded_all else EXIT_USAGE)
+
+
+def _address_and_size(text: str) -> tuple[int, int]:
+    from .units import parse_int, parse_size
+    address, sep, size = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError("expected ADDR:SIZE")
+        return parse_int(address.strip()), parse_size(size.strip())
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r}: {exc} (e.g. 0x7fc00000:4M)") from None
+
+
+@app.command()
+@_guarded
+def init(board: Path = typer.Option(..., "--board", metavar="BOARD", help="the board's device tree blob (.dtb)"),
+         output: Path = typer.Option(Path("."), "-o", "--output", help="output directory"),
+         name: Optional[str] = typer.Option(None, "--name", help="system and root-cell name "
+                                            "(default: the board file's name)"),
+         hypervisor_memory: Optional[str] = typer.Option(
+             None, "--hypervisor-memory", metavar="ADDR:SIZE",
+             help="the hypervisor's memory, when the board has no /reserved-memory/jailhouse node"),
+         force: bool = typer.Option(False, "--force", help="overwrite an existing system file"),
+         ) -> None:
+    """Write a starting system for a board: platform (GIC, console, hypervisor memory) and a
+    root cell with every CPU, the RAM and every device of the device tree."""
+    from .board.init import init_of_board
+    from .board.read import board_of
+    from .diagnostics import InputError as _InputError
+    from .names import file_stem_of
+    from .output import write_outputs
+
+    given = _address_and_size(hypervisor_memory) if hypervisor_memory is not None else None
+    facts = board_of(board)
+    system_name = name or file_stem_of(board.stem)
+    result = init_of_board(facts, system_name, given)
+    existing = [output / rel for rel in result.outputs if (output / rel).exists()]
+    if existing and not force:
+        raise _InputError([error_of("INIT-EXISTS", f"{existing[0]} exists already", str(existing[0]),
+                                    "choose another -o or --name, or pass --force")])
+    written = write_outputs(output, result.outputs)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(f"wrote {', '.join(str(p) for p in written)}; check it with: partcfg check "
+               f"--board {board} {' '.join(str(p) for p in written)}", err=True)
+    raise typer.Exit(EXIT_OK)
+
+
+def error_of(rule: str, message: str, file: str, hint: str | None = None) -> Diagnostic:
+    from .diagnostics import Location, error
+    return error(rule, message, Location(file), hint=hint)
+
+
+@app.command()
+@_guarded
+def collect(output: Path = typer.Option(..., "-o", "--output", help="the snapshot archive to write (board.tar)"),
+            ) -> None:
+    """Gather this x86 machine's description (/proc/iomem, /proc/cmdline, /proc/cpuinfo, PCI
+    resources) into one tar archive for 'partcfg check --board'. Run it as root on the target."""
+    from .board.collect import snapshot_files_from, snapshot_tar_of
+    from .output import write_outputs
+
+    files = snapshot_files_from(Path("/"))
+    write_outputs(output.parent, {output.name: snapshot_tar_of(files)})
+    typer.echo(f"wrote {output} ({len(files)} files)", err=True)
+    raise typer.Exit(EXIT_OK)
 
 
 class DiffFormat(str, Enum):
