@@ -102,6 +102,12 @@ def _nodes_of(data: bytes, source: str) -> _Node:
                                   + (" (this looks like a .dts source)" if data.lstrip()[:5] in
                                      (b"/dts-", b"/ {") else ""))
     try:
+        # libfdt's walkers trust the structure they walk; fdt_check_full is libfdt's own full
+        # validation for untrusted blobs (offsets, sizes, nesting, tags, string references)
+        buffer = bytearray(data)
+        status = libfdt.fdt_check_full(buffer, len(buffer))
+        if status < 0:
+            raise _read_error(source, f"libfdt rejects it: {libfdt.fdt_strerror(status)}")
         fdt = libfdt.Fdt(data)
         if fdt.totalsize() > len(data):
             raise _read_error(source, f"the header says {fdt.totalsize()} bytes, the file has {len(data)}")
@@ -147,7 +153,8 @@ def _nodes_of(data: bytes, source: str) -> _Node:
         return root
     except libfdt.FdtException as exc:
         raise _read_error(source, str(exc)) from None
-    except (UnicodeDecodeError, ValueError, TypeError, IndexError) as exc:
+    except (UnicodeDecodeError, ValueError, TypeError, IndexError, SystemError) as exc:
+        # SystemError: the binding fails to decode a name that is not UTF-8
         raise _read_error(source, f"malformed ({exc})") from None
 
 

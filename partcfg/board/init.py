@@ -174,7 +174,7 @@ def init_of_board(board: Board, name: str, hypervisor_memory: tuple[int, int] | 
             if hi_page > lo_page:
                 lines.append(f"    # {m.what}" + (" (without the hypervisor memory)"
                                                    if m.start < hv_end and hv_phys < m.end else ""))
-                lines.append(f"    - {{name: {unique('ram')}, phys: {_hex(lo_page)}, size: {_hex(hi_page - lo_page)}, "
+                lines.append(f"    - {{name: {unique('ram')}, phys: {_hex(lo_page)}, size: {_size(hi_page - lo_page)}, "
                              "flags: [read, write, execute, dma]}")
     avoid = [(m.start, m.end) for m in board.memory]
     for span in (gic.distributor, gic.cpu_interface, gic.hyp_interface, gic.virt_interface):
