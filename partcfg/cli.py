@@ -329,8 +329,9 @@ def init(board: Path = typer.Option(..., "--board", metavar="BOARD", help="the b
     written = write_outputs(output, result.outputs)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
+    with_bootargs = f" --bootargs {result.bootargs}" if result.bootargs else ""
     typer.echo(f"wrote {', '.join(str(p) for p in written)}; check it with: partcfg check "
-               f"--board {board} {' '.join(str(p) for p in written)}", err=True)
+               f"--board {board}{with_bootargs} {' '.join(str(p) for p in written)}", err=True)
     raise typer.Exit(EXIT_OK)
 
 

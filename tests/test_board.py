@@ -374,6 +374,7 @@ def test_init_from_qemu_virt_checks_clean(tmp_path, run_cli):
     path, every, err = init_and_check(tmp_path, run_cli, VIRT, "--hypervisor-memory", "0x7fc00000:4M",
                                       bootargs="mem=1020M")
     assert "boot the root cell's Linux with mem=1020M" in err       # 1 GiB - 4 MiB
+    assert "check it with: partcfg check --board " in err and " --bootargs mem=1020M " in err
     assert [(d.rule, d.severity.value) for d in every] == [("BOARD-DEVICE-UNUSED", "info")]   # the ITS
     text = path.read_text()
     assert "    # /pl031@9010000\n    - {name: pl031, phys: 0x09010000, size: 4K, flags: [read, write, io]}" in text

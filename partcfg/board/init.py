@@ -30,6 +30,7 @@ class InitResult:
     """The files to write (relative name -> bytes) and what the user must still do."""
     outputs: dict[str, bytes]
     notes: list[str]
+    bootargs: str | None = None     # the kernel argument that reserves the hypervisor memory
 
 
 def _hex(value: int) -> str:
@@ -203,11 +204,13 @@ def init_of_board(board: Board, name: str, hypervisor_memory: tuple[int, int] | 
         lines.append(f"  # device lines: {format_ranges(device_lines)}")
 
     reserved = any(s.start <= hv_phys and hv_end <= s.end for s in board.reserved_no_map)
+    bootargs = None
     if not reserved:
         below = sum(max(0, min(m.end, hv_phys) - m.start) for m in board.memory)
         last = max(board.memory, key=lambda m: m.end)
         if hv_end == last.end and below % (1 << 20) == 0:
-            how = f"boot the root cell's Linux with mem={below >> 20}M (or add a /reserved-memory node with no-map)"
+            bootargs = f"mem={below >> 20}M"
+            how = f"boot the root cell's Linux with {bootargs} (or add a /reserved-memory node with no-map)"
         else:
             how = (f"add 'jailhouse@{hv_phys:x} {{ reg = <{hv_phys >> 32:#x} {hv_phys & 0xFFFFFFFF:#x} "
                    f"{hv_size >> 32:#x} {hv_size & 0xFFFFFFFF:#x}>; no-map; }};' under /reserved-memory")
@@ -215,4 +218,4 @@ def init_of_board(board: Board, name: str, hypervisor_memory: tuple[int, int] | 
                      f"allocate: {how}")
         lines.insert(lines.index("platform:") - 1, f"# Before 'jailhouse enable': {how}.")
     text = "\n".join(lines) + "\n"
-    return InitResult({f"{name}.yaml": text.encode("utf-8")}, notes)
+    return InitResult({f"{name}.yaml": text.encode("utf-8")}, notes, bootargs)
