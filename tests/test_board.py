@@ -491,3 +491,15 @@ def test_mutated_device_trees_raise_only_partcfg_errors(flips):
         board_of_dtb(bytes(data), "mutated.dtb")
     except PartcfgError:
         pass
+
+
+def test_board_findings_are_valid_sarif(run_cli, monkeypatch):
+    from test_sarif import _official_validator
+    monkeypatch.chdir(ROOT)
+    code, out, _ = run_cli("check", "--format", "sarif", "--board", "tests/boards/x86-this-machine",
+                           "tests/fixtures/board/x86-this-machine.yaml", "tests/fixtures/board/x86-inmate.yaml")
+    assert code == 1
+    log = json.loads(out)
+    assert not list(_official_validator().iter_errors(log))
+    results = [r for r in log["runs"][0]["results"] if r["ruleId"] == "BOARD-NOT-RESERVED"]
+    assert [r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in results] == [10, 9]

@@ -12,7 +12,8 @@ iomem line) on the board's side.
 
 from __future__ import annotations
 
-from typing import Iterable
+import bisect
+from typing import Callable, Iterable
 
 from .. import jailhouse as jh
 from ..diagnostics import Diagnostic, Location, error, info, warning
@@ -25,6 +26,7 @@ ARCH_WORDS = {v: k for k, v in jh.ARCHITECTURES.items()}
 CONSOLE_WORDS = {v: k for k, v in jh.CONSOLE_TYPES.items()}
 IOMMU_WORDS = {v: k for k, v in jh.IOMMU_TYPES.items()}
 RAM_HINTS = jh.MEM_EXECUTE | jh.MEM_DMA | jh.MEM_LOADABLE
+SMALL_DEVICE = 1 << 20
 
 
 def _span(start: int, end: int) -> str:
@@ -46,6 +48,43 @@ def _gaps(start: int, end: int, covers: Iterable[tuple[int, int]]) -> list[tuple
     if at < end:
         gaps.append((at, end))
     return gaps
+
+
+class _Cover:
+    """The union of some ranges as sorted disjoint intervals: what lies in it, and what
+    does not, in log time per question (a system may have 100,000 regions, a board
+    thousands of nodes)."""
+
+    def __init__(self, ranges: Iterable[tuple[int, int]]):
+        merged: list[list[int]] = []
+        for lo, hi in sorted(r for r in ranges if r[1] > r[0]):
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        self.ranges = [(lo, hi) for lo, hi in merged]
+        self.starts = [lo for lo, _ in self.ranges]
+
+    def parts(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The pieces of [start, end) inside the union."""
+        i = max(bisect.bisect_right(self.starts, start) - 1, 0)
+        result = []
+        while i < len(self.ranges) and self.ranges[i][0] < end:
+            lo, hi = self.ranges[i]
+            if hi > start:
+                result.append((max(lo, start), min(hi, end)))
+            i += 1
+        return result
+
+    def touches(self, start: int, end: int) -> bool:
+        i = max(bisect.bisect_right(self.starts, start) - 1, 0)
+        for lo, hi in self.ranges[i:i + 2]:
+            if lo < end and start < hi:
+                return True
+        return False
+
+    def gaps(self, start: int, end: int) -> list[tuple[int, int]]:
+        return _gaps(start, end, self.parts(start, end))
 
 
 def _overlaps(start: int, end: int, lo: int, hi: int) -> bool:
@@ -90,6 +129,15 @@ class _Checker:
         self.hypervisor_hardware += [u.span for u in board.iommus]
         if board.kind != DEVICETREE:  # x86: the hypervisor owns the IOAPICs and MMCONFIG
             self.hypervisor_hardware += board.ioapics + [h.span for h in board.pci_hosts]
+        self.memory = _Cover((m.start, m.end) for m in board.memory)
+        self.hardware = _Cover((s.start, s.end) for s, _ in self.device_spans())
+        # devices by start, to find those behind a region: a small device reaches at most
+        # SMALL_DEVICE back from its start; the few large ones (flash, PCI windows) are
+        # looked at one by one
+        spans = [(s.start, s.end, d) for d in board.devices for s in d.spans]
+        self.by_start = sorted((t for t in spans if t[1] - t[0] <= SMALL_DEVICE), key=lambda t: (t[0], t[1]))
+        self.starts = [t[0] for t in self.by_start]
+        self.large = [t for t in spans if t[1] - t[0] > SMALL_DEVICE]
 
     # --- memory: RAM on the board, I/O on a device ----------------------------------------------
 
@@ -98,7 +146,17 @@ class _Checker:
             return False
         if r.link is not None or r.flags & RAM_HINTS:
             return True
-        return any(_overlaps(r.phys, r.end, m.start, m.end) for m in self.board.memory)
+        return self.memory.touches(r.phys, r.end)
+
+    def devices_at(self, start: int, end: int) -> list:
+        """The board's devices with registers in [start, end), each once, in address order."""
+        lo = bisect.bisect_left(self.starts, start - SMALL_DEVICE + 1)
+        hi = bisect.bisect_left(self.starts, end)
+        found = {id(d): (first, d) for first, last, d in self.by_start[lo:hi] if last > start}
+        for first, last, d in self.large:
+            if first < end and start < last:
+                found.setdefault(id(d), (first, d))
+        return [d for _, d in sorted(found.values(), key=lambda t: t[0])]
 
     def device_spans(self) -> list[tuple[Span, str]]:
         spans = [(s, d.path) for d in self.board.devices for s in d.spans]
@@ -106,11 +164,9 @@ class _Checker:
         return spans
 
     def check_regions(self) -> None:
-        memory = [(m.start, m.end) for m in self.board.memory]
-        devices = self.device_spans()
         hv = self.system.platform.hypervisor_memory
         if hv.size:
-            gaps = _gaps(hv.phys, hv.phys + hv.size, memory)
+            gaps = self.memory.gaps(hv.phys, hv.phys + hv.size)
             if gaps:
                 self.out.append(error(
                     "BOARD-RAM", f"the hypervisor memory ({_span(hv.phys, hv.phys + hv.size)}) is not "
@@ -122,7 +178,7 @@ class _Checker:
                 if not _physical(r):
                     continue
                 if self.is_ram(r):
-                    gaps = _gaps(r.phys, r.end, memory)
+                    gaps = self.memory.gaps(r.phys, r.end)
                     if gaps:
                         self.out.append(error(
                             "BOARD-RAM", f"{_label(cell, r, index)} ({_span(r.phys, r.end)}) is RAM, but "
@@ -130,7 +186,7 @@ class _Checker:
                             r.location(), related=[self.board.location],
                             hint="keep RAM regions inside the board's memory nodes, or flag a "
                                  "device region io"))
-                elif not any(_overlaps(r.phys, r.end, s.start, s.end) for s, _ in devices):
+                elif not self.hardware.touches(r.phys, r.end):
                     self.out.append(warning(
                         "BOARD-NO-DEVICE", f"no device at {_span(r.phys, r.end)}: {_label(cell, r, index)} "
                         f"maps it, but {self.board.source} describes nothing there",
@@ -148,10 +204,10 @@ class _Checker:
         return "memory: " + ", ".join(parts[:4]) + (", ..." if len(parts) > 4 else "")
 
     def check_unused_devices(self) -> None:
-        root_regions = [r for c, rs in self.regions if c is self.root for r in rs if _physical(r)]
+        root = _Cover((r.phys, r.end) for c, rs in self.regions if c is self.root for r in rs if _physical(r))
         where = self.root.location("name")
         for device in self.board.devices:
-            if any(_overlaps(r.phys, r.end, s.start, s.end) for s in device.spans for r in root_regions):
+            if any(root.touches(s.start, s.end) for s in device.spans):
                 continue
             spans = ", ".join(_span(s.start, s.end) for s in device.spans[:2])
             self.out.append(info(
@@ -190,31 +246,37 @@ class _Checker:
             notes.append(f"{word} in {board.bootargs_what}")
         taken = [(lo, hi) for lo, hi, _ in memmap_reserved_of(board.bootargs)]
         taken += [(s.start, s.end) for s in board.reserved_no_map]
+        taken_cover = _Cover(taken)
         result = []
         for lo, hi in ram:
-            result.extend(_gaps(lo, hi, taken))
+            result.extend(taken_cover.gaps(lo, hi))
         return result, "; ".join(notes)
 
     def check_reserved(self) -> None:
         linux, note = self.linux_ram()
-        needed: list[tuple[int, int, str, Location | None]] = []
+        # (start, end, what it is, where it is written): the last two only asked for on a finding
+        needed: list[tuple[int, int, Callable[[], str], Callable[[], Location | None]]] = []
         hv = self.system.platform.hypervisor_memory
         if hv.size:
-            needed.append((hv.phys, hv.phys + hv.size, "the hypervisor memory", hv.location("phys")))
+            needed.append((hv.phys, hv.phys + hv.size, lambda: "the hypervisor memory",
+                           lambda: hv.location("phys")))
         for cell, regions in self.regions:
             if cell is self.root:
                 continue
             for index, r in enumerate(regions):
                 if _physical(r) and r.link is None and self.is_ram(r):
-                    needed.append((r.phys, r.end, _label(cell, r, index), r.location()))
+                    needed.append((r.phys, r.end, lambda c=cell, r=r, i=index: _label(c, r, i), r.location))
         for name, link in self.system.links.items():
             if link.size:
-                needed.append((link.base, link.base + link.size, f"the shared memory of link {name!r}",
-                               link.location("base")))
-        for start, end, what, where in needed:
-            exposed = [(max(start, lo), min(end, hi)) for lo, hi in linux if _overlaps(start, end, lo, hi)]
+                needed.append((link.base, link.base + link.size,
+                               lambda name=name: f"the shared memory of link {name!r}",
+                               lambda link=link: link.location("base")))
+        linux_cover = _Cover(linux)
+        for start, end, describe, locate in needed:
+            exposed = linux_cover.parts(start, end)
             if not exposed:
                 continue
+            what, where = describe(), locate()
             mapped = _intersections(start, end, self.board.reserved_mapped)
             extra = ""
             if mapped:
@@ -417,9 +479,7 @@ class _Checker:
             for index, r in enumerate(regions):
                 if not _physical(r) or self.is_ram(r):
                     continue
-                for device in self.board.devices:
-                    if not any(_overlaps(r.phys, r.end, s.start, s.end) for s in device.spans):
-                        continue
+                for device in self.devices_at(r.phys, r.end):
                     missing = sorted(line for line in device.interrupts if line >= 32 and line not in lines)
                     if missing:
                         many = len(missing) > 1
