@@ -320,7 +320,7 @@ def init(board: Path = typer.Option(..., "--board", metavar="BOARD", help="the b
 
     given = _address_and_size(hypervisor_memory) if hypervisor_memory is not None else None
     facts = board_of(board)
-    system_name = name or file_stem_of(board.stem)
+    system_name = name or file_stem_of(board.stem)[:31]  # a cell name holds 31 characters
     result = init_of_board(facts, system_name, given)
     existing = [output / rel for rel in result.outputs if (output / rel).exists()]
     if existing and not force:

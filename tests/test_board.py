@@ -503,3 +503,51 @@ def test_board_findings_are_valid_sarif(run_cli, monkeypatch):
     assert not list(_official_validator().iter_errors(log))
     results = [r for r in log["runs"][0]["results"] if r["ruleId"] == "BOARD-NOT-RESERVED"]
     assert [r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in results] == [10, 9]
+
+
+def test_gicv3_platform_on_a_gicv2_board():
+    gic_rules = [(d.rule, short(d.location), d.message)
+                 for d in findings(arm_files(), board_of(BOARDS / "virt-gicv2.dtb", ARM_BOOTARGS))
+                 if d.rule in ("BOARD-GIC", "BOARD-GICR")]
+    assert gic_rules == [
+        ("BOARD-GIC", "qemu-arm64.yaml:13:18", "gic_version is 3, but the board's GIC /intc@8000000 is a GICv2"),
+        ("BOARD-GIC", "qemu-arm64.yaml:13:5", "gicc_base is not set, but the board's GIC CPU interface is "
+         "at 0x8010000 (/intc@8000000 reg[1], 0x8010000-0x801ffff)"),
+        ("BOARD-GIC", "qemu-arm64.yaml:13:5", "gich_base is not set, but the board's GIC hypervisor "
+         "interface is at 0x8030000 (/intc@8000000 reg[2], 0x8030000-0x803ffff)"),
+        ("BOARD-GIC", "qemu-arm64.yaml:13:5", "gicv_base is not set, but the board's GIC virtual CPU "
+         "interface is at 0x8040000 (/intc@8000000 reg[3], 0x8040000-0x804ffff)"),
+        ("BOARD-GICR", "qemu-arm64.yaml:16:16", "gicr_base is 0x80a0000, but the board's GICv2 "
+         "/intc@8000000 has no redistributors")]
+
+
+def test_collect_reports_what_it_cannot_read(tmp_path):
+    with pytest.raises(InputError) as exc:
+        snapshot_files_from(tmp_path)
+    (d,) = exc.value.diagnostics
+    assert d.rule == "COLLECT-READ" and d.message.startswith(f"cannot read {tmp_path / 'proc/iomem'}: ")
+    (tmp_path / "proc").mkdir()
+    for name in ("iomem", "cmdline", "cpuinfo"):   # what a user without root rights reads
+        (tmp_path / "proc" / name).write_text("00000000-00000000 : System RAM\n" if name == "iomem" else "x\n")
+    with pytest.raises(InputError) as exc:
+        snapshot_files_from(tmp_path)
+    assert exc.value.diagnostics[0].message == f"{tmp_path / 'proc/iomem'} shows no addresses"
+
+
+def test_init_output_is_plain_yaml_whatever_the_board_says(tmp_path):
+    def edit(fdt):
+        fdt.setprop_str(0, "model", "evil\nsystem: other\n")
+        add_reserved(fdt, [("jailhouse@7fc00000", 0x7fc00000, 0x400000, True)])
+    board = board_of(edited_dtb(tmp_path, edit))
+    result = init_of_board(board, "123")
+    text = result.outputs["123.yaml"].decode()
+    assert "(model evil?system: other?)" in text and 'system: "123"' in text
+    checked = checked_files_of([_written(tmp_path, result)])
+    assert not checked.diagnostics and checked.assembly.systems[0].name == "123"
+
+
+def _written(tmp_path: Path, result) -> Path:
+    ((name, data),) = result.outputs.items()
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path

@@ -345,6 +345,11 @@ class _Checker:
                 hint=f"set maintenance_irq: {gic.maintenance_irq}"))
         if gic.version == 3:
             self.check_redistributors()
+        elif arm.gicr_base:
+            self.out.append(error(
+                "BOARD-GICR", f"gicr_base is {arm.gicr_base:#x}, but the board's GICv{gic.version} "
+                f"{gic.path} has no redistributors", arm.location("gicr_base"), related=related,
+                hint="drop gicr_base"))
 
     def check_redistributors(self) -> None:
         gic, arm = self.board.gic, self.system.platform.arm

@@ -13,9 +13,12 @@ of those devices. It checks clean against the same board, which the tests prove.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
 from ..diagnostics import InputError, Location, error
+from ..names import file_stem_of
 from ..units import format_ranges, format_size
 from .checks import _gaps
 from .facts import DEVICETREE, Board, Span
@@ -31,6 +34,19 @@ class InitResult:
     outputs: dict[str, bytes]
     notes: list[str]
     bootargs: str | None = None     # the kernel argument that reserves the hypervisor memory
+
+
+def _safe(text: str) -> str:
+    """Board text (node paths, model) for a YAML comment: printable ASCII only, so a hostile
+    name cannot end the comment and add keys."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)[:200]
+
+
+def _scalar(text: str) -> str:
+    """A name as a YAML scalar that stays a string (quoted unless plainly a word)."""
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9._-]*", text) and text.lower() not in ("true", "false", "null"):
+        return text
+    return json.dumps(text)
 
 
 def _hex(value: int) -> str:
@@ -122,14 +138,14 @@ def init_of_board(board: Board, name: str, hypervisor_memory: tuple[int, int] | 
 
     lines = [
         "# Written by 'partcfg init' from the board's device tree: a starting point.",
-        f"# Board: {board.source}" + (f" (model {board.model!r})" if board.model else ""),
+        f"# Board: {_safe(board.source)}" + (f" (model {_safe(board.model)})" if board.model else ""),
         "# Check it with: partcfg check --board BOARD FILES... ; then give non-root cells",
         "# their CPUs, RAM and devices in files of their own.",
-        f"system: {name}",
+        f"system: {_scalar(name)}",
         "",
         "platform:",
         f"  arch: {arch}",
-        f"  # {hv_source}",
+        f"  # {_safe(hv_source)}",
         f"  hypervisor_memory: {{phys: {_hex(hv_phys)}, size: {_size(hv_size)}}}",
     ]
     uart = next((u for u in board.uarts if u.path == board.stdout), None)
@@ -137,7 +153,7 @@ def init_of_board(board: Board, name: str, hypervisor_memory: tuple[int, int] | 
         uart = next((u for u in board.uarts if u.kind), None)
     if uart is not None and uart.kind:
         flags = ["mmio"] + (["regdist-4"] if uart.regdist_4 else [])
-        lines += [f"  # {uart.path}" + (" (/chosen/stdout-path)" if uart.path == board.stdout else ""),
+        lines += [f"  # {_safe(uart.path)}" + (" (/chosen/stdout-path)" if uart.path == board.stdout else ""),
                   f"  debug_console: {{type: {uart.kind}, address: {_hex(uart.span.start)}, "
                   f"size: {_size(max(uart.span.size, PAGE))}, "
                   f"flags: [{', '.join(flags)}]}}"]
@@ -148,8 +164,8 @@ def init_of_board(board: Board, name: str, hypervisor_memory: tuple[int, int] | 
         lines.append("  iommus:")
         for u in units:
             lines.append(f"    - {{type: {u.kind}, base: {_hex(u.span.start)}, size: {_size(u.span.size)}}}"
-                         f"  # {u.path}")
-    lines += ["  arm:", f"    # {gic.path}", f"    gic_version: {gic.version}"]
+                         f"  # {_safe(u.path)}")
+    lines += ["  arm:", f"    # {_safe(gic.path)}", f"    gic_version: {gic.version}"]
     if gic.maintenance_irq is not None:
         lines.append(f"    maintenance_irq: {gic.maintenance_irq}")
     lines.append(f"    gicd_base: {_hex(gic.distributor.start)}")
@@ -161,7 +177,7 @@ def init_of_board(board: Board, name: str, hypervisor_memory: tuple[int, int] | 
         lines.append(f"    gicr_base: {_hex(gic.redistributor_regions[0].start)}")
 
     cpus = len(board.cpus)
-    lines += ["", "cell:", f"  name: {name}", f"  # {board.cpus[0]}" + (f" .. {board.cpus[-1]}" if cpus > 1 else ""),
+    lines += ["", "cell:", f"  name: {_scalar(name)}", f"  # {_safe(board.cpus[0])}" + (f" .. {_safe(board.cpus[-1])}" if cpus > 1 else ""),
               f"  cpus: {'0' if cpus == 1 else f'0-{cpus - 1}'}", "  memory:"]
     used_names: dict[str, int] = {}
 
@@ -173,7 +189,7 @@ def init_of_board(board: Board, name: str, hypervisor_memory: tuple[int, int] | 
         for lo, hi in _gaps(m.start, m.end, [(hv_phys, hv_end)]):
             lo_page, hi_page = (lo + PAGE - 1) & ~(PAGE - 1), hi & ~(PAGE - 1)
             if hi_page > lo_page:
-                lines.append(f"    # {m.what}" + (" (without the hypervisor memory)"
+                lines.append(f"    # {_safe(m.what)}" + (" (without the hypervisor memory)"
                                                    if m.start < hv_end and hv_phys < m.end else ""))
                 lines.append(f"    - {{name: {unique('ram')}, phys: {_hex(lo_page)}, size: {_size(hi_page - lo_page)}, "
                              "flags: [read, write, execute, dma]}")
@@ -189,7 +205,7 @@ def init_of_board(board: Board, name: str, hypervisor_memory: tuple[int, int] | 
     device_lines: set[int] = set()
     by_path = {d.path: d for d in board.devices}
     for lo, hi, paths in _device_runs(board, avoid):
-        lines.append(f"    # {_nodes_comment(paths)}")
+        lines.append(f"    # {_safe(_nodes_comment(paths))}")
         lines.append(f"    - {{name: {unique(_node_name(paths[0]))}, phys: {_hex(lo)}, size: {_size(hi - lo)}, "
                      "flags: [read, write, io]}")
         for path in paths:
@@ -218,4 +234,4 @@ def init_of_board(board: Board, name: str, hypervisor_memory: tuple[int, int] | 
                      f"allocate: {how}")
         lines.insert(lines.index("platform:") - 1, f"# Before 'jailhouse enable': {how}.")
     text = "\n".join(lines) + "\n"
-    return InitResult({f"{name}.yaml": text.encode("utf-8")}, notes, bootargs)
+    return InitResult({f"{file_stem_of(name)}.yaml": text.encode("utf-8")}, notes, bootargs)
