@@ -314,7 +314,7 @@ def init(board: Path = typer.Option(..., "--board", metavar="BOARD", help="the b
     root cell with every CPU, the RAM and every device of the device tree."""
     from .board.init import init_of_board
     from .board.read import board_of
-    from .diagnostics import InputError as _InputError
+    from .diagnostics import Location, error
     from .names import file_stem_of
     from .output import write_outputs
 
@@ -324,8 +324,8 @@ def init(board: Path = typer.Option(..., "--board", metavar="BOARD", help="the b
     result = init_of_board(facts, system_name, given)
     existing = [output / rel for rel in result.outputs if (output / rel).exists()]
     if existing and not force:
-        raise _InputError([error_of("INIT-EXISTS", f"{existing[0]} exists already", str(existing[0]),
-                                    "choose another -o or --name, or pass --force")])
+        raise InputError([error("INIT-EXISTS", f"{existing[0]} exists already", Location(str(existing[0])),
+                                hint="choose another -o or --name, or pass --force")])
     written = write_outputs(output, result.outputs)
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
@@ -333,11 +333,6 @@ def init(board: Path = typer.Option(..., "--board", metavar="BOARD", help="the b
     typer.echo(f"wrote {', '.join(str(p) for p in written)}; check it with: partcfg check "
                f"--board {board}{with_bootargs} {' '.join(str(p) for p in written)}", err=True)
     raise typer.Exit(EXIT_OK)
-
-
-def error_of(rule: str, message: str, file: str, hint: str | None = None) -> Diagnostic:
-    from .diagnostics import Location, error
-    return error(rule, message, Location(file), hint=hint)
 
 
 @app.command()

@@ -551,3 +551,13 @@ def _written(tmp_path: Path, result) -> Path:
     path = tmp_path / name
     path.write_bytes(data)
     return path
+
+
+def test_a_disabled_device_is_still_a_device(tmp_path):
+    # the usual way to hand a device to a non-root cell: disable it in the root's tree
+    board = board_of(edited_dtb(tmp_path, lambda fdt: fdt.setprop_str(
+        fdt.path_offset("/pl031@9010000"), "status", "disabled")), ARM_BOOTARGS)
+    (rtc,) = [d for d in board.devices if d.path == "/pl031@9010000"]
+    assert not rtc.enabled and rtc.interrupts == (34,)
+    (d,) = findings(arm_files(rt_cell=FAULTS / "rt-cell-rtc.yaml"), board)
+    assert d.rule == "BOARD-IRQ" and "/pl031@9010000" in d.message

@@ -207,7 +207,7 @@ class _Checker:
         root = _Cover((r.phys, r.end) for c, rs in self.regions if c is self.root for r in rs if _physical(r))
         where = self.root.location("name")
         for device in self.board.devices:
-            if any(root.touches(s.start, s.end) for s in device.spans):
+            if not device.enabled or any(root.touches(s.start, s.end) for s in device.spans):
                 continue
             spans = ", ".join(_span(s.start, s.end) for s in device.spans[:2])
             self.out.append(info(

@@ -87,8 +87,9 @@ def _read_error(source: str, reason: str) -> InputError:
                                   "source with: dtc -I dts -O dtb -o board.dtb board.dts")])
 
 
-def _nodes_of(data: bytes, source: str) -> _Node:
-    """The node tree of the blob, as plain Python objects, within the bounds."""
+def _nodes_of(data: bytes, source: str) -> tuple[_Node, list[tuple[int, int]]]:
+    """The node tree of the blob as plain Python objects, and its /memreserve/ entries
+    (address, size), within the bounds."""
     try:
         import libfdt
     except ImportError:  # pragma: no cover - a dependency of the package
@@ -145,12 +146,8 @@ def _nodes_of(data: bytes, source: str) -> _Node:
                 raise _read_error(source, f"the children of {node.path} cannot be decoded "
                                           f"({libfdt.fdt_strerror(child)})")
             stack.extend(reversed(kids))
-        reserve = []
-        for i in range(min(fdt.num_mem_rsv(), 1024)):
-            reserve.append(fdt.get_mem_rsv(i))
-        root.props.setdefault("", b"")  # the root has no name; keep props as read
-        root.memreserve = reserve  # type: ignore[attr-defined]
-        return root
+        reserve = [fdt.get_mem_rsv(i) for i in range(min(fdt.num_mem_rsv(), 1024))]
+        return root, reserve
     except libfdt.FdtException as exc:
         raise _read_error(source, str(exc)) from None
     except (UnicodeDecodeError, ValueError, TypeError, IndexError, SystemError) as exc:
@@ -302,7 +299,7 @@ def _looks_like_uart(node: _Node) -> bool:
 
 def board_of_dtb(data: bytes, source: str) -> Board:
     """The facts of a flattened device tree blob (raises InputError on an unreadable one)."""
-    root = _nodes_of(data, source)
+    root, memreserve = _nodes_of(data, source)
     phandles = _phandles(root)
     where = Location(source)
     compatible_cpus = []
@@ -338,13 +335,15 @@ def board_of_dtb(data: bytes, source: str) -> Board:
                 skip.add(id(n))
     if any(ARM64_CPUS.search(c) for c in compatible_cpus):
         board.arch_words = ("arm64",)
-    for address, size in getattr(root, "memreserve", []):
+    for address, size in memreserve:
         if size:
             board.reserved_mapped.append(Span(address, address + size, "/memreserve/", where))
 
     for node in _walk(root):
-        if id(node) in skip or node is root or not node.enabled:
+        if id(node) in skip or node is root:
             continue
+        if not node.enabled and (node.string("device_type") == "memory" or _is_gic(node)):
+            continue  # a disabled device still has registers (and is often a non-root cell's)
         if node.string("device_type") == "memory":
             board.memory.extend(_reg_of(node, source))
             skip.add(id(node))
@@ -358,24 +357,24 @@ def board_of_dtb(data: bytes, source: str) -> Board:
         spans = _reg_of(node, source)
         if not spans:
             continue
-        for c in compatible:
+        for c in compatible if node.enabled else ():
             if c in IOMMU_KINDS:
                 board.iommus.append(IommuUnit(IOMMU_KINDS[c], spans[0], node.path))
                 skip.add(id(node))
                 break
         if id(node) in skip:
             continue
-        if node.string("device_type") == "pci" and "pci-host-ecam-generic" in compatible \
-                or "pci-host-cam-generic" in compatible:
+        if node.enabled and (node.string("device_type") == "pci" and "pci-host-ecam-generic" in compatible
+                             or "pci-host-cam-generic" in compatible):
             buses = node.cells("bus-range") or [0, 0xFF]
             domain = node.cell("linux,pci-domain", 0)
             board.pci_hosts.append(PciHost(spans[0], buses[0], buses[-1], domain))
-        if _looks_like_uart(node):
+        if node.enabled and _looks_like_uart(node):
             board.uarts.append(Uart(_uart_kind(compatible), spans[0], node.path, compatible,
                                     regdist_4=node.cell("reg-shift", 0) == 2
                                     or _uart_kind(compatible) == "pl011"))
         board.devices.append(Device(node.path, tuple(spans), compatible,
-                                    _interrupts_of(node, phandles), where))
+                                    _interrupts_of(node, phandles), where, node.enabled))
     board.linux_ram = list(board.memory)
     return board
 

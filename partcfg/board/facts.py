@@ -37,6 +37,7 @@ class Device:
     compatible: tuple[str, ...] = ()
     interrupts: tuple[int, ...] = ()    # absolute interrupt lines (GIC: SPI n is 32 + n)
     where: Location | None = None
+    enabled: bool = True                # status "disabled": there, but not for the root's Linux
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ import json
 import re
 from dataclasses import dataclass
 
-from ..diagnostics import InputError, Location, error
+from ..diagnostics import InputError, error
 from ..names import file_stem_of
 from ..units import format_ranges, format_size
 from .checks import _gaps
-from .facts import DEVICETREE, Board, Span
+from .facts import DEVICETREE, Board
 
 PAGE = 0x1000
 PINS_PER_IRQCHIP = 128
@@ -110,7 +110,8 @@ def _device_runs(board: Board, avoid: list[tuple[int, int]]) -> list[tuple[int, 
     return runs
 
 
-def _nodes_comment(paths: list[str]) -> str:
+def _nodes_comment(paths: list[str], disabled: set[str]) -> str:
+    paths = [p + (" (disabled)" if p in disabled else "") for p in paths]
     if len(paths) <= 3:
         return ", ".join(paths)
     return f"{paths[0]} .. {paths[-1]} ({len(paths)} nodes)"
@@ -204,8 +205,9 @@ def init_of_board(board: Board, name: str, hypervisor_memory: tuple[int, int] | 
     avoid += [(u.span.start, u.span.end) for u in board.iommus]
     device_lines: set[int] = set()
     by_path = {d.path: d for d in board.devices}
+    disabled = {d.path for d in board.devices if not d.enabled}
     for lo, hi, paths in _device_runs(board, avoid):
-        lines.append(f"    # {_safe(_nodes_comment(paths))}")
+        lines.append(f"    # {_safe(_nodes_comment(paths, disabled))}")
         lines.append(f"    - {{name: {unique(_node_name(paths[0]))}, phys: {_hex(lo)}, size: {_size(hi - lo)}, "
                      "flags: [read, write, io]}")
         for path in paths:
