@@ -561,3 +561,17 @@ def test_a_disabled_device_is_still_a_device(tmp_path):
     assert not rtc.enabled and rtc.interrupts == (34,)
     (d,) = findings(arm_files(rt_cell=FAULTS / "rt-cell-rtc.yaml"), board)
     assert d.rule == "BOARD-IRQ" and "/pl031@9010000" in d.message
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=400), st.text(max_size=200))
+def test_any_snapshot_text_reads_or_says_why(tmp_path, iomem, cmdline):
+    snapshot = tmp_path / "snap"
+    (snapshot / "proc").mkdir(parents=True, exist_ok=True)
+    real = (X86 / "proc" / "iomem").read_text()
+    (snapshot / "proc" / "iomem").write_text(real + iomem, errors="replace")
+    (snapshot / "proc" / "cmdline").write_text(cmdline, errors="replace")
+    board = board_of(snapshot)
+    assert len(board.linux_ram) >= 3
+    mem_limit_of(cmdline)
+    memmap_reserved_of(cmdline)

@@ -20,7 +20,7 @@ from ..diagnostics import Diagnostic, Location, error, info, warning
 from ..model import Cell, Region, System, regions_of_cell
 from ..units import format_ranges
 from .cmdline import mem_limit_of, memmap_reserved_of
-from .facts import DEVICETREE, Board, Span
+from .facts import DEVICETREE, Board, Span, uncovered
 
 ARCH_WORDS = {v: k for k, v in jh.ARCHITECTURES.items()}
 CONSOLE_WORDS = {v: k for k, v in jh.CONSOLE_TYPES.items()}
@@ -31,23 +31,6 @@ SMALL_DEVICE = 1 << 20
 
 def _span(start: int, end: int) -> str:
     return f"{start:#x}-{end - 1:#x}"
-
-
-def _gaps(start: int, end: int, covers: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The parts of [start, end) that no cover reaches."""
-    gaps = []
-    at = start
-    for lo, hi in sorted(covers):
-        if hi <= at or lo >= end:
-            continue
-        if lo > at:
-            gaps.append((at, lo))
-        at = max(at, hi)
-        if at >= end:
-            break
-    if at < end:
-        gaps.append((at, end))
-    return gaps
 
 
 class _Cover:
@@ -84,7 +67,7 @@ class _Cover:
         return False
 
     def gaps(self, start: int, end: int) -> list[tuple[int, int]]:
-        return _gaps(start, end, self.parts(start, end))
+        return uncovered(start, end, self.parts(start, end))
 
 
 def _overlaps(start: int, end: int, lo: int, hi: int) -> bool:

@@ -10,6 +10,7 @@ file, so a finding can name the other side.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 from ..diagnostics import Location
 
@@ -110,3 +111,20 @@ class Board:
     @property
     def location(self) -> Location:
         return Location(self.source)
+
+
+def uncovered(start: int, end: int, covers: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of [start, end) that no cover reaches."""
+    gaps = []
+    at = start
+    for lo, hi in sorted(covers):
+        if hi <= at or lo >= end:
+            continue
+        if lo > at:
+            gaps.append((at, lo))
+        at = max(at, hi)
+        if at >= end:
+            break
+    if at < end:
+        gaps.append((at, end))
+    return gaps

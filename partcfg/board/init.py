@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from ..diagnostics import InputError, error
 from ..names import file_stem_of
 from ..units import format_ranges, format_size
-from .checks import _gaps
-from .facts import DEVICETREE, Board
+from .facts import DEVICETREE, Board, uncovered
 
 PAGE = 0x1000
 PINS_PER_IRQCHIP = 128
@@ -82,7 +81,7 @@ def _hypervisor_memory_of(board: Board, given: tuple[int, int] | None) -> tuple[
     if size <= 0 or phys % PAGE or size % PAGE:
         raise InputError([error("INIT-HYPERVISOR-MEMORY", f"the hypervisor memory {_hex(phys)}+{_hex(size)} "
                                  "is not a page-aligned, non-empty range", where)])
-    if _gaps(phys, phys + size, [(m.start, m.end) for m in board.memory]):
+    if uncovered(phys, phys + size, [(m.start, m.end) for m in board.memory]):
         raise InputError([error(
             "INIT-HYPERVISOR-MEMORY", f"the hypervisor memory {_hex(phys)}-{_hex(phys + size - 1)} "
             f"({source}) is not inside the board's RAM", where,
@@ -187,7 +186,7 @@ def init_of_board(board: Board, name: str, hypervisor_memory: tuple[int, int] | 
         return base if used_names[base] == 1 else f"{base}-{used_names[base]}"
 
     for m in sorted(board.memory, key=lambda s: s.start):
-        for lo, hi in _gaps(m.start, m.end, [(hv_phys, hv_end)]):
+        for lo, hi in uncovered(m.start, m.end, [(hv_phys, hv_end)]):
             lo_page, hi_page = (lo + PAGE - 1) & ~(PAGE - 1), hi & ~(PAGE - 1)
             if hi_page > lo_page:
                 lines.append(f"    # {_safe(m.what)}" + (" (without the hypervisor memory)"
