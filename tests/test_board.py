@@ -575,3 +575,31 @@ def test_any_snapshot_text_reads_or_says_why(tmp_path, iomem, cmdline):
     assert len(board.linux_ram) >= 3
     mem_limit_of(cmdline)
     memmap_reserved_of(cmdline)
+
+
+def test_registers_are_translated_through_the_buses_ranges(tmp_path):
+    def cells(*values: int) -> bytes:
+        return b"".join(v.to_bytes(4, "big") for v in values)
+
+    def edit(fdt):
+        soc = fdt.add_subnode(0, "soc")
+        fdt.setprop(soc, "#address-cells", cells(1))
+        fdt.setprop(soc, "#size-cells", cells(1))
+        fdt.setprop(soc, "ranges", cells(0x0, 0x0, 0x20000000, 0x100000))   # child 0 -> 0x20000000
+        uart = fdt.add_subnode(fdt.path_offset("/soc"), "serial@1000")
+        fdt.setprop(uart, "reg", cells(0x1000, 0x100))
+        fdt.setprop_str(uart, "compatible", "ns16550a")
+        fdt.setprop(uart, "reg-shift", cells(2))
+        i2c = fdt.add_subnode(fdt.path_offset("/soc"), "i2c@2000")
+        fdt.setprop(i2c, "reg", cells(0x2000, 0x100))
+        fdt.setprop(i2c, "#address-cells", cells(1))
+        fdt.setprop(i2c, "#size-cells", cells(0))
+        sensor = fdt.add_subnode(fdt.path_offset("/soc/i2c@2000"), "sensor@48")
+        fdt.setprop(sensor, "reg", cells(0x48))
+        outside = fdt.add_subnode(fdt.path_offset("/soc"), "timer@200000")   # beyond the window
+        fdt.setprop(outside, "reg", cells(0x200000, 0x100))
+    board = board_of(edited_dtb(tmp_path, edit))
+    spans = {d.path: [(s.start, s.end) for s in d.spans] for d in board.devices if d.path.startswith("/soc")}
+    assert spans == {"/soc/serial@1000": [(0x20001000, 0x20001100)], "/soc/i2c@2000": [(0x20002000, 0x20002100)]}
+    assert [(u.kind, u.span.start, u.regdist_4) for u in board.uarts if u.path == "/soc/serial@1000"] == \
+        [("8250", 0x20001000, True)]

@@ -14,6 +14,7 @@ libfdt failure becomes one ``BOARD-READ`` diagnostic.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 
@@ -56,6 +57,7 @@ class _Node:
     parent: "_Node | None"
     props: dict[str, bytes] = field(default_factory=dict)
     children: list["_Node"] = field(default_factory=list)
+    parsed_ranges: list[tuple[int, int, int]] | None = None   # (child, parent, size), sorted
 
     def cells(self, name: str) -> list[int]:
         raw = self.props.get(name, b"")
@@ -177,26 +179,36 @@ def _number(cells: list[int]) -> int:
     return value
 
 
+def _ranges_of(bus: _Node) -> list[tuple[int, int, int]] | None:
+    """The bus's ``ranges`` as sorted (child address, parent address, size), parsed once
+    per bus (a hostile tree may give thousands of children one huge ranges property)."""
+    raw = bus.cells("ranges")
+    if not raw:
+        return None
+    if bus.parsed_ranges is None:
+        child_ac, child_sc = _address_cells(bus)
+        parent_ac, _ = _address_cells(bus.parent)
+        step = max(child_ac + parent_ac + child_sc, 1)
+        bus.parsed_ranges = sorted(
+            (_number(raw[i:i + child_ac]), _number(raw[i + child_ac:i + child_ac + parent_ac]),
+             _number(raw[i + child_ac + parent_ac:i + step]))
+            for i in range(0, len(raw) - step + 1, step))
+    return bus.parsed_ranges
+
+
 def _translate(node: _Node, address: int) -> int | None:
     """A child address of ``node``'s parent bus, as a CPU address (None: not translatable)."""
     bus = node.parent
     while bus is not None and bus.parent is not None:
         if "ranges" not in bus.props:
             return None
-        raw = bus.cells("ranges")
-        if raw:
-            child_ac, child_sc = _address_cells(bus)
-            parent_ac, _ = _address_cells(bus.parent)
-            step = child_ac + parent_ac + child_sc
-            for i in range(0, len(raw) - step + 1, step):
-                child = _number(raw[i:i + child_ac])
-                parent = _number(raw[i + child_ac:i + child_ac + parent_ac])
-                size = _number(raw[i + child_ac + parent_ac:i + step])
-                if child <= address < child + size:
-                    address = parent + (address - child)
-                    break
-            else:
+        entries = _ranges_of(bus)
+        if entries is not None:  # None: empty ranges, the identity
+            i = bisect.bisect_right(entries, (address, 1 << 256, 0)) - 1
+            if i < 0 or not entries[i][0] <= address < entries[i][0] + entries[i][2]:
                 return None
+            child, parent, _ = entries[i]
+            address = parent + (address - child)
         bus = bus.parent
     return address
 
