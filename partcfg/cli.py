@@ -256,6 +256,14 @@ def check(files: List[Path] = FilesArg,
           write_baseline: Optional[Path] = typer.Option(
               None, "--write-baseline", metavar="FILE",
               help="record today's findings (not the waived ones) in FILE and exit 0"),
+          board: Optional[Path] = typer.Option(
+              None, "--board", metavar="BOARD",
+              help="also check the system(s) against the board: a device tree blob (.dtb), or an "
+                   "x86 snapshot (directory or tar from 'partcfg collect')"),
+          bootargs: Optional[str] = typer.Option(
+              None, "--bootargs", metavar="CMDLINE",
+              help="with --board: the root cell's kernel command line (mem=, memmap=), in place "
+                   "of the board's /chosen/bootargs or proc/cmdline"),
           ) -> None:
     """Validate only: report every problem in every file, write nothing."""
     from .parallel import run_tree
@@ -263,7 +271,14 @@ def check(files: List[Path] = FilesArg,
 
     tree = None
     try:
-        if not inmate:  # many systems: in shares on every core (None: the serial path)
+        board_facts = None
+        if board is not None:
+            from .board.read import board_of
+            board_facts = board_of(board, bootargs)
+        elif bootargs is not None:
+            typer.echo("partcfg check: --bootargs needs --board", err=True)
+            raise typer.Exit(EXIT_USAGE)
+        if not inmate and board_facts is None:  # many systems: in shares on every core (None: the serial path)
             with _progress("checking") as on_progress:
                 tree = run_tree(files, False, on_progress=on_progress)
         if tree is not None:
@@ -273,6 +288,10 @@ def check(files: List[Path] = FilesArg,
             diagnostics = checked.diagnostics
         if inmate:
             diagnostics = sorted_diagnostics(diagnostics + inmate_diagnostics_of_specs(checked, inmate))
+        if board_facts is not None:
+            from .board.checks import diagnostics_on_board
+            diagnostics = sorted_diagnostics(diagnostics + diagnostics_on_board(checked.assembly.systems,
+                                                                                board_facts))
         triage = _triage_of(diagnostics, tree.files if tree is not None else checked.files, ignore,
                             baseline, fingerprints=format is ReportFormat.sarif or write_baseline is not None)
     except InputError as exc:  # still in the format asked for: CI uploads what it gets
@@ -333,6 +352,68 @@ def import_(files: List[Path] = typer.Argument(..., help="Jailhouse .cell blobs 
     typer.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {output}", err=True)
     decoded_all = len(written) == len(files)
     raise typer.Exit(EXIT_OK if decoded_all else EXIT_USAGE)
+
+
+def _address_and_size(text: str) -> tuple[int, int]:
+    from .units import parse_int, parse_size
+    address, sep, size = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError("expected ADDR:SIZE")
+        return parse_int(address.strip()), parse_size(size.strip())
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r}: {exc} (e.g. 0x7fc00000:4M)") from None
+
+
+@app.command()
+@_guarded
+def init(board: Path = typer.Option(..., "--board", metavar="BOARD", help="the board's device tree blob (.dtb)"),
+         output: Path = typer.Option(Path("."), "-o", "--output", help="output directory"),
+         name: Optional[str] = typer.Option(None, "--name", help="system and root-cell name "
+                                            "(default: the board file's name)"),
+         hypervisor_memory: Optional[str] = typer.Option(
+             None, "--hypervisor-memory", metavar="ADDR:SIZE",
+             help="the hypervisor's memory, when the board has no /reserved-memory/jailhouse node"),
+         force: bool = typer.Option(False, "--force", help="overwrite an existing system file"),
+         ) -> None:
+    """Write a starting system for a board: platform (GIC, console, hypervisor memory) and a
+    root cell with every CPU, the RAM and every device of the device tree."""
+    from .board.init import init_of_board
+    from .board.read import board_of
+    from .diagnostics import Location, error
+    from .names import file_stem_of
+    from .output import write_outputs
+
+    given = _address_and_size(hypervisor_memory) if hypervisor_memory is not None else None
+    facts = board_of(board)
+    system_name = name or file_stem_of(board.stem)[:31]  # a cell name holds 31 characters
+    result = init_of_board(facts, system_name, given)
+    existing = [output / rel for rel in result.outputs if (output / rel).exists()]
+    if existing and not force:
+        raise InputError([error("INIT-EXISTS", f"{existing[0]} exists already", Location(str(existing[0])),
+                                hint="choose another -o or --name, or pass --force")])
+    written = write_outputs(output, result.outputs)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    with_bootargs = f" --bootargs {result.bootargs}" if result.bootargs else ""
+    typer.echo(f"wrote {', '.join(str(p) for p in written)}; check it with: partcfg check "
+               f"--board {board}{with_bootargs} {' '.join(str(p) for p in written)}", err=True)
+    raise typer.Exit(EXIT_OK)
+
+
+@app.command()
+@_guarded
+def collect(output: Path = typer.Option(..., "-o", "--output", help="the snapshot archive to write (board.tar)"),
+            ) -> None:
+    """Gather this x86 machine's description (/proc/iomem, /proc/cmdline, /proc/cpuinfo, PCI
+    resources) into one tar archive for 'partcfg check --board'. Run it as root on the target."""
+    from .board.collect import snapshot_files_from, snapshot_tar_of
+    from .output import write_outputs
+
+    files = snapshot_files_from(Path("/"))
+    write_outputs(output.parent, {output.name: snapshot_tar_of(files)})
+    typer.echo(f"wrote {output} ({len(files)} files)", err=True)
+    raise typer.Exit(EXIT_OK)
 
 
 class DiffFormat(str, Enum):

@@ -413,6 +413,85 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "The root cell is not a peer of the link but one of its regions covers the link's "
      "memory, which the peers map rootshared, so the root keeps access.",
      "Stop the root cell's region from covering the link, or make the root a peer."),
+    # --- the system against its board (check --board, init, collect) -------------------------
+    ("BOARD-READ", E, "Board description cannot be read",
+     "The board given with --board is neither a readable flattened device tree (.dtb) nor an "
+     "x86 snapshot (directory or tar archive with proc/iomem), or it exceeds a size bound.",
+     "Pass a .dtb (compile a .dts with dtc), or a snapshot made by 'partcfg collect'."),
+    ("BOARD-ARCH", E, "System and board of different architectures",
+     "The system's architecture is not one the board can run (a device tree describes an ARM "
+     "machine, an x86 snapshot an x86 one).",
+     "Check each system against its own board."),
+    ("BOARD-RAM", E, "RAM region not in the board's memory",
+     "A region used as RAM (not io; execute, dma, loadable, a link, or on memory), or the "
+     "hypervisor memory, lies partly or wholly outside the board's memory nodes (x86: the RAM "
+     "and firmware-reserved lines of /proc/iomem).",
+     "Keep RAM inside the board's memory, or flag a device region io."),
+    ("BOARD-NO-DEVICE", W, "No device behind an I/O region",
+     "An I/O region of a cell covers no register range of any device the board describes.",
+     "Check the address against the board; remove the region if the device does not exist."),
+    ("BOARD-DEVICE-UNUSED", I, "Board device left out of the root cell",
+     "A device of the board (or the GIC's ITS, which the hypervisor does not emulate) is in no "
+     "region of the root cell, so the root cell's Linux cannot use it.",
+     "Add a region for the device if the root cell should have it."),
+    ("BOARD-NOT-RESERVED", E, "Memory not reserved from Linux",
+     "The hypervisor memory, a non-root cell's RAM or a link's shared memory is RAM the root "
+     "cell's Linux may still allocate: it is not in a /reserved-memory node with no-map and not "
+     "excluded by mem= or memmap= on the kernel command line.",
+     "Add a /reserved-memory child with no-map, or boot Linux with mem=/memmap= (pass the "
+     "command line with --bootargs when the board file lacks it)."),
+    ("BOARD-GIC", E, "Interrupt controller differs from the board",
+     "gic_version, gicd_base, gicc_base, gich_base, gicv_base or maintenance_irq of the "
+     "platform do not match the board's GIC node (its compatible, reg and interrupts).",
+     "Copy the values the message names from the board."),
+    ("BOARD-GICR", E, "Redistributors differ from the board",
+     "gicr_base is not the start of the board's redistributor region, or that region holds "
+     "fewer redistributors (one per CPU, redistributor-stride apart, 128 KiB by default) than "
+     "there are CPUs.",
+     "Set gicr_base from the board; check the GIC's reg and the CPU count."),
+    ("BOARD-ITS", E, "A cell maps the GIC ITS",
+     "The hypervisor does not emulate the GICv3 ITS; a cell mapping it could steer any "
+     "device's MSIs to any CPU.",
+     "Remove the ITS from the region (and from the root cell's device tree)."),
+    ("BOARD-IOMMU", E, "IOMMU unit differs from the board",
+     "A platform IOMMU unit has a base where the board has no IOMMU, or another type or size "
+     "than the board's unit there.",
+     "Copy base, type and size from the board's IOMMU node."),
+    ("BOARD-IOMMU-UNUSED", W, "Board IOMMU not in the platform",
+     "The board has an IOMMU/SMMU the platform does not list, so DMA of the devices behind it "
+     "is not confined to their cells.",
+     "Add the unit to platform.iommus."),
+    ("BOARD-CONSOLE", E, "Debug console differs from the board",
+     "The debug console's address is no UART of the board, or its type is not the UART's kind.",
+     "Use the board's console UART (/chosen/stdout-path) and its type."),
+    ("BOARD-CPUS", E, "CPUs differ from the board",
+     "The root cell holds every CPU the board has, and no other.",
+     "Set the root cell's cpus to 0..N-1 for the board's N CPUs."),
+    ("BOARD-IRQ", E, "Device interrupt missing from a non-root cell",
+     "A device inside a non-root cell's I/O region raises interrupt lines (its interrupts "
+     "property) that are not in the cell's irqchip entries, so its driver never gets them.",
+     "Add the lines to the cell's irqchip (they come out of the root cell's)."),
+    ("BOARD-PCI", E, "PCI configuration window differs from the board",
+     "A physical PCI host's mmconfig_base/end_bus is not the board's ECAM/MMCONFIG window, or "
+     "a virtual PCI host's window lies on memory or a device of the board.",
+     "Use the board's window, or move the virtual one to a free address."),
+    ("BOARD-IOAPIC", E, "Irqchip is no IOAPIC of the board",
+     "An x86 root cell's irqchip address is not the address of an IOAPIC in /proc/iomem.",
+     "Use the IOAPIC addresses of the snapshot."),
+    ("INIT-HYPERVISOR-MEMORY", E, "No hypervisor memory for init",
+     "partcfg init takes the hypervisor memory from a /reserved-memory child named jailhouse "
+     "or hypervisor (with no-map), or from --hypervisor-memory; neither was there, or the "
+     "range is not in the board's RAM.",
+     "Add the reserved-memory node, or pass --hypervisor-memory ADDR:SIZE inside RAM."),
+    ("INIT-BOARD", E, "Board cannot start a system",
+     "partcfg init needs a device tree with memory, CPUs and a GIC.",
+     "Pass the device tree of an ARM board."),
+    ("INIT-EXISTS", E, "init would overwrite a file",
+     "The system file partcfg init writes exists already.",
+     "Choose another directory or name, or pass --force."),
+    ("COLLECT-READ", E, "A file of the running machine cannot be read",
+     "partcfg collect could not read /proc/iomem (or another file it gathers).",
+     "Run partcfg collect as root on the target machine."),
     # --- firmware-facing outputs (issue 3): build options, config-space images, ELF -------
     ("BUILD-EMIT", E, "Unknown output kind",
      "--emit names an output kind partcfg does not write.",
