@@ -15,7 +15,7 @@ from .diagnostics import (ConfigError, Diagnostic, InputError, Location, error,
 from .files import file_bytes_of
 from .layout import layout_of_cell, layout_of_system
 from .load import load_yaml_file
-from .model import Assembly, Cell, Document, assembly_of, document_of
+from .model import Assembly, Cell, Document, PartialDocumentError, assembly_of, document_of
 from .names import file_stem_of
 from .render.blob import blobs_of_system, cell_payload_of
 from .validate import diagnostics_of_assembly
@@ -56,6 +56,7 @@ def checked_files_of(paths: Sequence[str | Path]) -> Checked:
     documents: list[Document] = []
     diagnostics: list[Diagnostic] = []
     unreadable_systems: list[str] = []
+    unreadable_cells: list[tuple[str, str]] = []
     io_problems: list[Diagnostic] = []
     with collector_paused():  # the whole load: files accumulate long-lived objects
         for path in files:
@@ -69,17 +70,33 @@ def checked_files_of(paths: Sequence[str | Path]) -> Checked:
                 continue
             try:
                 documents.append(document_of(source))
+            except PartialDocumentError as exc:  # the readable rest is still judged
+                diagnostics.extend(exc.diagnostics)
+                if exc.document is not None:
+                    documents.append(exc.document)
+                else:
+                    _note_unreadable(source.data, unreadable_systems, unreadable_cells)
             except ConfigError as exc:
                 diagnostics.extend(exc.diagnostics)
-                data = source.data
-                if isinstance(data, dict) and "platform" in data and isinstance(data.get("system"), str):
-                    unreadable_systems.append(data["system"])
+                _note_unreadable(source.data, unreadable_systems, unreadable_cells)
     if io_problems:
         raise InputError(io_problems)
-    assembly = assembly_of(documents, unreadable_systems)
+    assembly = assembly_of(documents, unreadable_systems, unreadable_cells)
     diagnostics.extend(assembly.diagnostics)
     diagnostics.extend(diagnostics_of_assembly(assembly))
     return Checked(files, assembly, sorted_diagnostics(diagnostics))
+
+
+def _note_unreadable(data: object, systems: list[str], cells: list[tuple[str, str]]) -> None:
+    """A file that could not be read at all still says, in its raw data, which system or
+    cell it meant: what follows from its absence is then not reported again."""
+    if not isinstance(data, dict) or not isinstance(data.get("system"), str):
+        return
+    if "platform" in data:
+        systems.append(data["system"])
+    cell = data.get("cell")
+    if isinstance(cell, dict) and isinstance(cell.get("name"), str):
+        cells.append((data["system"], cell["name"]))
 
 
 

@@ -372,6 +372,10 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("LINK-MSIX", E, "Too many MSI-X vectors",
      "An ivshmem device has at most 16 MSI-X vectors.",
      "Use at most {msix: 16}."),
+    ("LINK-OVERLAP", E, "Links overlap",
+     "Two declared links cover common physical memory, so each peer's sections of one are "
+     "also sections of the other.",
+     "Move one link's base past the other's end."),
     ("LINK-ALIGN", E, "Link not page-aligned",
      "A link's base and section sizes are multiples of 4 KiB.",
      "Round the base and sizes to 4 KiB."),
