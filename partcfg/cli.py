@@ -254,13 +254,21 @@ def show(files: List[Path] = FilesArg,
 def import_(files: List[Path] = typer.Argument(..., help="Jailhouse .cell blobs or ELF objects compiled from C configs",
                                                show_default=False),
             output: Path = typer.Option(Path("."), "-o", "--output", help="output directory"),
+            force: bool = typer.Option(False, "--force", help="overwrite YAML files that already exist"),
             ) -> None:
     """Turn existing configuration blobs into partcfg YAML (one file per input).
-    Blobs of one system imported together keep their links and their system."""
+    Blobs of one system imported together keep their links and their system.
+    Existing files are left alone unless --force."""
+    from .diagnostics import Location, error
     from .output import write_outputs
     from .pipeline import imported_files_of
 
     imported = imported_files_of(files)
+    existing = sorted(rel for rel in imported.outputs if (output / rel).exists())
+    if existing and not force:  # an edited import must not be lost to a second import
+        raise InputError([error("IO-EXISTS", "would overwrite an existing file", Location(str(output / rel)),
+                                hint="import into another directory, or pass --force to overwrite")
+                          for rel in existing])
     written = write_outputs(output, imported.outputs)
     if imported.diagnostics:
         _print_diagnostics(imported.diagnostics)

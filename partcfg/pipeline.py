@@ -31,11 +31,19 @@ def input_files_of(paths: Sequence[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.update(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+            found = [p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()]
+            if not found:  # a wrong path must not pass as a clean system
+                problems.append(error("IO-EMPTY", "no YAML files (*.yaml, *.yml) in this directory: "
+                                      "nothing to check", Location(str(raw)),
+                                      hint="pass the directory that holds the system's files"))
+            files.update(found)
         elif path.exists():
             files.add(path)
         else:
             problems.append(error("IO-MISSING", f"no such file or directory: {raw}", Location(str(raw))))
+    if not files and not problems:
+        problems.append(error("IO-EMPTY", "no input files, nothing to check", None,
+                              hint="pass YAML files or directories holding them"))
     if problems:
         raise InputError(problems)
     return sorted(files)
@@ -297,6 +305,10 @@ def imported_files_of(paths: Sequence[str | Path]) -> Imported:
     blobs = []
     for raw in paths:
         path = Path(raw)
+        if path.is_dir():
+            raise InputError([error("IO-EMPTY", "a directory, not a blob: import takes .cell files "
+                                    "or ELF objects", Location(str(raw)),
+                                    hint=f"e.g. partcfg import {raw.rstrip('/') if isinstance(raw, str) else path}/*.cell")])
         if not path.is_file():
             raise InputError([error("IO-MISSING", f"no such file: {raw}", Location(str(raw)))])
         try:

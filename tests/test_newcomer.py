@@ -110,3 +110,41 @@ def test_all_ten_mistakes_at_once_are_sorted_by_file_and_line(tmp_path):
     found = [str(d.location).replace(f"{target}/", "") for d in checked_files_of([target]).diagnostics]
     assert found == ["cell-a.yaml:11:3", "cell-b.yaml:8:72", "cell-b.yaml:9:53",
                      "links.yaml:5:10", "links.yaml:11:17", "links.yaml:19:15"]
+
+
+# --- inputs with nothing to check; imports that would clobber an edit ------------------------
+
+@pytest.mark.parametrize("command", [["check"], ["build", "-o", "OUT"], ["show"], ["map", "-o", "OUT/m.svg"],
+                                     ["check", "--format", "json"]])
+def test_a_directory_without_yaml_is_a_usage_error_naming_it(run_cli, tmp_path, command):
+    empty = tmp_path / "emptydir"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not a system\n")
+    args = [a.replace("OUT", str(tmp_path / "out")) for a in command]
+    code, out, err = run_cli(*args, empty)
+    assert code == 2
+    assert f"{empty}: error[IO-EMPTY]: no YAML files (*.yaml, *.yml) in this directory: nothing to check" \
+        in err or '"rule": "IO-EMPTY"' in out
+    assert not (tmp_path / "out").exists()
+
+
+def test_import_of_a_directory_is_a_usage_error(run_cli, tmp_path):
+    code, _, err = run_cli("import", tmp_path, "-o", tmp_path / "yaml")
+    assert code == 2 and f"{tmp_path}: error[IO-EMPTY]: a directory, not a blob" in err
+
+
+def test_import_does_not_overwrite_an_edited_file_unless_forced(run_cli, tmp_path):
+    from conftest import CELLS
+    code, _, _ = run_cli("build", *sorted(CELLS.glob("qemu-arm64*.yaml")), "-o", tmp_path / "b")
+    assert code == 0
+    blobs = sorted((tmp_path / "b").glob("*.cell"))
+    code, _, _ = run_cli("import", *blobs, "-o", tmp_path / "yaml")
+    assert code == 0
+    edited = tmp_path / "yaml" / "rt-cell.yaml"
+    edited.write_text(edited.read_text() + "# my edit\n")
+    code, _, err = run_cli("import", *blobs, "-o", tmp_path / "yaml")
+    assert code == 2
+    assert f"{edited}: error[IO-EXISTS]: would overwrite an existing file" in err
+    assert edited.read_text().endswith("# my edit\n")
+    code, _, _ = run_cli("import", *blobs, "-o", tmp_path / "yaml", "--force")
+    assert code == 0 and not edited.read_text().endswith("# my edit\n")
