@@ -168,8 +168,12 @@ def _several(noun: str, numbers: list[int] | set[int]) -> tuple[str, str]:
 
 
 def _span(start: int, end: int) -> str:
-    """A byte range as first-last address."""
-    return f"{start:#x}-{end - 1:#x}"
+    """A byte range as first-last address (a range past the 64-bit space, which MEM-WRAP
+    reports, is shown up to its last possible address)."""
+    return f"{min(start, ADDRESS_LIMIT - 1):#x}-{min(end, ADDRESS_LIMIT) - 1:#x}"
+
+
+ADDRESS_LIMIT = 1 << 64
 
 
 def _at(r: Region, key: str) -> Location | None:
@@ -707,6 +711,8 @@ def _check_root_coverage_and_isolation(facts: _Facts, intervals: list[AccessInte
                             shared_pairs[key] = (private, r)
     for rid, gaps in uncovered.items():
         r = region_of[rid]
+        if r.end > ADDRESS_LIMIT:
+            continue  # MEM-WRAP says what is wrong with it
         shown = ", ".join(_span(s, e) for s, e in gaps[:3])
         more = f" and {len(gaps) - 3} more ranges" if len(gaps) > 3 else ""
         out.append(error("MEM-NOT-IN-ROOT", f"{facts.describe(r)} ({_span(r.phys, r.end)}) is not "

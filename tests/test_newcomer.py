@@ -148,3 +148,93 @@ def test_import_does_not_overwrite_an_edited_file_unless_forced(run_cli, tmp_pat
     assert edited.read_text().endswith("# my edit\n")
     code, _, _ = run_cli("import", *blobs, "-o", tmp_path / "yaml", "--force")
     assert code == 0 and not edited.read_text().endswith("# my edit\n")
+
+
+# --- inconsistencies a newcomer met --------------------------------------------------------
+
+def test_build_check_without_emit_judges_c_sources_headers_and_objects_alike(run_cli, tmp_path):
+    """After an --emit c --emit elf build, a plain --check leaves every --emit output alone
+    (.c, .o and include/jailhouse/*.h); a check with the same --emit judges them all."""
+    from conftest import CELLS
+    out = tmp_path / "out"
+    assert run_cli("build", CELLS, "-o", out, "--emit", "c", "--emit", "elf")[0] == 0
+    code, stdout, err = run_cli("build", CELLS, "-o", out, "--check")
+    assert (code, stdout) == (0, "") and err == f"21 files up to date in {out}\n"
+    for leftover in ("qemu-x86/gone.c", "qemu-x86/gone.o", "qemu-x86/include/jailhouse/gone.h"):
+        (out / leftover).write_text("old\n")
+    code, stdout, _ = run_cli("build", CELLS, "-o", out, "--check")
+    assert (code, stdout) == (0, "")
+    code, stdout, _ = run_cli("build", CELLS, "-o", out, "--check", "--emit", "c", "--emit", "elf")
+    assert code == 1 and stdout.splitlines() == [
+        f"stale: {out / 'qemu-x86/gone.c'} (no longer produced)",
+        f"stale: {out / 'qemu-x86/gone.o'} (no longer produced)",
+        f"stale: {out / 'qemu-x86/include/jailhouse/gone.h'} (no longer produced)"]
+
+
+def test_diff_of_a_raw_ivshmem_device_and_the_same_device_as_a_link_is_no_change(run_cli, tmp_path):
+    """raw-a/raw-b declare their link as raw ivshmem devices; importing their blobs lifts
+    it into links: the blobs are byte for byte the same, so there is nothing to report."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("base.yaml", "raw-a.yaml", "raw-b.yaml"):
+        shutil.copy(FIXTURES / "validate" / name, raw / name)
+    assert run_cli("build", raw, "-o", tmp_path / "b")[0] == 0
+    assert run_cli("import", *sorted((tmp_path / "b").glob("*.cell")), "-o", tmp_path / "lifted")[0] == 0
+    assert "links:" in (tmp_path / "lifted" / "root.yaml").read_text()
+    assert run_cli("diff", raw, tmp_path / "lifted") == (0, "no change in meaning\n", "")
+    # a real change of the link is still one (the raw side paired with the link by BDF)
+    lifted = tmp_path / "lifted" / "root.yaml"
+    lifted.write_text(lifted.read_text().replace("protocol: undefined", "protocol: veth"))
+    code, out, _ = run_cli("diff", raw, tmp_path / "lifted")
+    assert code == 1 and "link ivshmem-00-0e-0: protocol 0x0 -> 0x1" in out
+
+
+def test_mem_not_in_root_never_prints_an_address_past_64_bits(tmp_path):
+    """A region running past the 64-bit space is MEM-WRAP's; it is not also 'not in root'
+    (with an end address no machine has)."""
+    from partcfg.pipeline import checked_files_of
+    shutil.copy(FIXTURES / "validate" / "base.yaml", tmp_path / "base.yaml")
+    (tmp_path / "g.yaml").write_text(
+        "system: base\ncell:\n  name: g\n  cpus: 3\n  memory:\n"
+        "    - {name: top, phys: 0xffffffffffff0000, virt: 0, size: 1M, flags: [read]}\n")
+    found = [(d.rule, d.message) for d in checked_files_of([tmp_path]).diagnostics]
+    assert found == [("MEM-WRAP", "region 'top' of cell 'g' ends beyond the 64-bit address space")]
+
+
+def test_span_of_a_range_past_64_bits_stops_at_the_last_address():
+    from partcfg.validate import _span
+    assert _span(0xffffffffffff0000, 0xffffffffffff0000 + (1 << 20)) == "0xffffffffffff0000-0xffffffffffffffff"
+
+
+def test_run_names_a_flat_build_after_its_system(tmp_path, run_cli):
+    from partcfg.runtime.builddir import system_name_in_headers_of
+    from partcfg.runtime.launcher import _names_of
+    assert run_cli("build", NEWCOMER / "base", "-o", tmp_path / "b")[0] == 0
+    assert system_name_in_headers_of(tmp_path / "b") == "mybox"
+    assert _names_of(tmp_path / "b", [tmp_path / "b"]) == ["mybox"]   # not 'root', the root cell
+
+
+def test_help_has_no_bool_metavars_and_one_line_summaries(run_cli):
+    code, out, _ = run_cli("build", "--help")
+    assert code == 0 and "<bool>" not in out and "--force " in out
+    assert "  -o, --output DIR " in out and "--emit c|elf " in out
+    code, out, _ = run_cli("--help")
+    commands = out.split("Commands:")[1].splitlines()[1:]
+    assert commands and all(not line.rstrip().endswith("...") for line in commands if line.strip())
+
+
+def test_show_counts_in_words_and_as_json(run_cli):
+    import json
+    code, out, _ = run_cli("show", NEWCOMER / "base")
+    assert code == 0
+    assert "cell cell-a: CPUs 2, 6 memory regions, 1 PCI device\n" in out   # not "1 PCI devices"
+    code, out, _ = run_cli("show", "--format", "json", NEWCOMER / "base")
+    assert code == 0
+    facts = json.loads(out)
+    (system,) = facts["systems"]
+    assert system["name"] == "mybox" and [c["name"] for c in system["cells"]] == ["root", "cell-a", "cell-b"]
+    ab = next(link for link in system["links"] if link["name"] == "ab")
+    assert ab["base"] == 0x31000000 and ab["peers"] == ["cell-a", "cell-b"]
+    assert [s["access"]["cell-a"] for s in ab["sections"]] == ["RO", "RW", "RW (TX)", "RO (RX)"]
+    ram = system["cells"][1]["regions"][0]
+    assert (ram["name"], ram["phys"], ram["size"], ram["access"]) == ("ram", 0x30000000, 1 << 20, "rwx- loadable")
