@@ -282,7 +282,7 @@ def import_(files: List[Path] = typer.Argument(..., metavar="BLOB",
     from .output import write_outputs
     from .pipeline import imported_files_of
 
-    imported = imported_files_of(files)
+    imported = imported_files_of(files, output)
     existing = sorted(rel for rel in imported.outputs if (output / rel).exists())
     if existing and not force:  # an edited import must not be lost to a second import
         raise InputError([error("IO-EXISTS", "would overwrite an existing file", Location(str(output / rel)),

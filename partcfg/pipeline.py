@@ -292,10 +292,13 @@ def parsed_input_of(path: Path):
     return parsed_blob_of(data, str(path))
 
 
-def imported_files_of(paths: Sequence[str | Path]) -> Imported:
+def imported_files_of(paths: Sequence[str | Path], output_dir: str | Path | None = None) -> Imported:
     """Import blobs together (so links between them are lifted) and prove each import by
     rebuilding it: a YAML that would not reproduce its blob byte for byte is reported.
-    Inputs that cannot be decoded are reported and skipped; the others still import."""
+    Inputs that cannot be decoded are reported and skipped; the others still import.
+    Each file's header comment names its input relative to ``output_dir`` (where the
+    file will be written), so the text does not depend on where the import ran."""
+    import os
     from .blobread import blob_bytes_of
     from .diagnostics import BlobError, warning
     from .imports import imported_documents_of
@@ -326,7 +329,9 @@ def imported_files_of(paths: Sequence[str | Path]) -> Imported:
         if doc.name in outputs:
             raise InputError([error("IMPORT-NAME-CLASH", f"two inputs would both be written to {doc.name}",
                                     Location(doc.source), hint="import them into different directories")])
-        texts[doc.name] = yaml_text_of(doc)
+        shown = None if output_dir is None else \
+            Path(os.path.relpath(os.path.abspath(doc.source), os.path.abspath(output_dir))).as_posix()
+        texts[doc.name] = yaml_text_of(doc, shown)
         outputs[doc.name] = texts[doc.name].encode("utf-8")
     rebuilt = _rebuilt_blobs_of(texts)
     for blob, doc in zip(blobs, documents):
