@@ -162,3 +162,12 @@ def test_expected_output_matching():
     assert _matches(["took 0.5 ms (...)"], ["took 12.25 ms (whatever)"])
     assert not _matches(["wrote 13 files to build"], ["wrote 21 files to build"])
     assert not _matches(["a", "...", "z"], ["a", "b"])
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "bench").glob("*.py")))
+def test_bench_scripts_start_outside_the_checkout(tmp_path, script):
+    """`python bench/X.py` from anywhere: the installed package, or else the checkout."""
+    env = {k: v for k, v in _environment().items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--help"], cwd=tmp_path,
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    assert done.returncode == 0, done.stdout.decode()
