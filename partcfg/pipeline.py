@@ -5,6 +5,7 @@ prints; writing files is left to ``output.py`` and choosing exit codes to ``cli.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -73,8 +74,9 @@ def checked_files_of(paths: Sequence[str | Path]) -> Checked:
             except InputError as exc:
                 io_problems.extend(exc.diagnostics)
                 continue
-            except ConfigError as exc:
+            except ConfigError as exc:  # not even YAML: what it meant to declare, by its text
                 diagnostics.extend(exc.diagnostics)
+                _note_unreadable(_declarations_in_text_of(path), unreadable_systems, unreadable_cells)
                 continue
             try:
                 documents.append(document_of(source))
@@ -93,6 +95,32 @@ def checked_files_of(paths: Sequence[str | Path]) -> Checked:
     diagnostics.extend(assembly.diagnostics)
     diagnostics.extend(diagnostics_of_assembly(assembly))
     return Checked(files, assembly, sorted_diagnostics(diagnostics))
+
+
+_TEXT_SYSTEM = re.compile(r"^system:[ \t]*['\"]?([^\s'\"#{}\[\],]+)", re.M)
+_TEXT_PLATFORM = re.compile(r"^platform:", re.M)
+_TEXT_CELL_NAME = re.compile(r"^cell:[ \t]*(?:\{[ \t]*|\n(?:[ \t]*(?:#.*)?\n)*[ \t]+)name:[ \t]*['\"]?([^\s'\"#{}\[\],]+)",
+                             re.M)
+
+
+def _declarations_in_text_of(path: Path) -> dict:
+    """For a file that is not valid YAML: the system, platform and cell name its text
+    declares in the usual layout (``system: NAME`` and ``cell:`` with ``name:`` first),
+    as raw data for :func:`_note_unreadable`; empty when the text says nothing clear."""
+    try:
+        text = file_bytes_of(path).decode("utf-8", errors="replace")
+    except InputError:
+        return {}
+    system = _TEXT_SYSTEM.search(text)
+    if system is None:
+        return {}
+    data: dict = {"system": system.group(1)}
+    if _TEXT_PLATFORM.search(text):
+        data["platform"] = None
+    cell = _TEXT_CELL_NAME.search(text)
+    if cell is not None:
+        data["cell"] = {"name": cell.group(1)}
+    return data
 
 
 def _note_unreadable(data: object, systems: list[str], cells: list[tuple[str, str]]) -> None:

@@ -272,3 +272,33 @@ def test_imported_yaml_names_regions_uses_hex_and_cites_inputs_relative_to_itsel
     root = load_yaml_file(tmp_path / "alone" / "RootCell.yaml").data["cell"]
     assert [r.get("name") for r in root["memory"][:5]] == [
         "ram-0x0", "ram-0x100000", "ram-0x3a600000", "ram-0x3ffe0000", "io-0xfd000000"]
+
+
+# --- more knock-ons that stay quiet -------------------------------------------------------------
+
+@pytest.mark.parametrize("file, old, new, expected", [
+    # the platform cannot be read: the system is not reported as missing by its other files
+    ("mybox.yaml", "arch: x86", "arch: x68",
+     ("SCHEMA-VALUE", "mybox.yaml:6:9",
+      "platform.arch: unknown architecture 'x68'; did you mean 'x86'? (known: x86, arm, arm64)")),
+    # a cell file that is not even YAML: its cell is not "no cell of system" to the links
+    ("cell-a.yaml", "  cpus: 2", "  cpus: [2",
+     ("YAML-SYNTAX", "cell-a.yaml:7:9",
+      "YAML syntax error: while parsing a flow sequence did not find expected ',' or ']'")),
+    # a cell whose CPU set cannot be read is not also "a cell without CPUs"
+    ("cell-b.yaml", "  cpus: 3", "  cpus: 3-",
+     ("SCHEMA-VALUE", "cell-b.yaml:6:9", "cell.cpus: expected a number (e.g. 42 or 0x2a), got ''")),
+    # a link that cannot be read is not also "not declared" where a cell places it
+    ("links.yaml", "    base: 0x31000000", "    base: 0x3100000g",
+     ("SCHEMA-VALUE", "links.yaml:6:11",
+      "links.ab.base: expected a number (e.g. 42 or 0x2a), got '0x3100000g'")),
+])
+def test_what_follows_from_an_unreadable_node_is_not_reported_again(tmp_path, file, old, new, expected):
+    from partcfg.pipeline import checked_files_of
+    target = _system_with(tmp_path, None)
+    text = (target / file).read_text()
+    assert old in text
+    (target / file).write_text(text.replace(old, new, 1))
+    found = [(d.rule, str(d.location).replace(f"{target}/", ""), d.message)
+             for d in checked_files_of([target]).diagnostics]
+    assert found == [expected]
