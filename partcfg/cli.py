@@ -321,6 +321,7 @@ def map_(files: List[Path] = FilesArg,
     from .output import write_outputs
     from .pipeline import checked_files_of
     from .render.map import map_html_of, map_svg_of, standalone_map_of, system_map_of
+    from .units import counted
 
     suffix = output.suffix.lower()
     if suffix not in (".html", ".htm", ".svg"):
@@ -340,7 +341,7 @@ def map_(files: List[Path] = FilesArg,
     text = map_svg_of(maps, sources) if suffix == ".svg" else map_html_of(maps, sources)
     write_outputs(output.parent, {output.name: text.encode("utf-8")})
     typer.echo(f"wrote {output} ({len(maps)} map{'s' if len(maps) != 1 else ''}, "
-               f"{sum(m.region_count for m in maps)} regions)", err=True)
+               f"{counted(sum(m.region_count for m in maps), 'region')})", err=True)
     raise typer.Exit(EXIT_INVALID if has_errors(checked.diagnostics) else EXIT_OK)
 
 

@@ -24,7 +24,7 @@ from .diagnostics import (ConfigError, Diagnostic, InputError, Location, Severit
 from .layout import system_header_of
 from .model import (Assembly, Cell, Link, PciDevice, Region, System, assembly_of, document_of,
                     regions_of_cell)
-from .units import format_bdf, format_flags, format_ranges, format_size
+from .units import counted, format_bdf, format_flags, format_ranges, format_size
 from .validate import effective_access_of
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -187,7 +187,7 @@ def changes_of(old: Assembly, new: Assembly) -> list[Change]:
     for a, b in _paired_systems(old.systems, new.systems):
         if a is None:
             changes.append(Change(b.name, "system-added", f"system {b.name} added "
-                                  f"({len(b.all_cells)} cells, {len(b.links)} links)"))
+                                  f"({counted(len(b.all_cells), 'cell')}, {counted(len(b.links), 'link')})"))
         elif b is None:
             changes.append(Change(a.name, "system-removed", f"system {a.name} removed"))
         else:
@@ -217,7 +217,7 @@ def system_changes_of(old: System, new: System) -> list[Change]:
         if cell.name not in old_cells:
             regions = [r for r in regions_of_cell(new, cell) if _is_physical(r)]
             changes.append(Change(name, "cell-added", f"cell {cell.name} added (CPUs "
-                                  f"{format_ranges(cell.cpus) or '-'}, {len(regions)} memory regions)",
+                                  f"{format_ranges(cell.cpus) or '-'}, {counted(len(regions), 'memory region')})",
                                   cell.name))
     for cell in old.all_cells:
         if cell.name not in new_cells:

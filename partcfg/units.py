@@ -166,3 +166,8 @@ def format_flags(mask: int, names: Mapping[str, int]) -> list[str | int]:
     if rest:
         words.append(rest)
     return words
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 region``, ``2 regions``: a count with its noun in the right number."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

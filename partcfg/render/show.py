@@ -12,7 +12,7 @@ import json
 from .. import jailhouse as jh
 from ..layout import CellLayout, SystemLayout
 from ..model import Link, sections_of
-from ..units import format_bdf, format_ranges, format_size
+from ..units import counted, format_bdf, format_ranges, format_size
 
 
 def access_of(flags: int) -> str:
@@ -24,10 +24,6 @@ def access_of(flags: int) -> str:
     return letters + (" " + ",".join(extra) if extra else "")
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def _size_text(size: int) -> str:
     text = format_size(size)
     return str(text)
@@ -37,8 +33,8 @@ def cell_text_of(layout: CellLayout) -> str:
     cell = layout.cell
     role = "root cell" if layout.is_root else "cell"
     lines = [f"{role} {cell.name}: CPUs {format_ranges(cell.cpus) or '-'}, "
-             f"{_count(len(layout.regions), 'memory region')}, "
-             f"{_count(len(layout.pci_devices), 'PCI device')}"]
+             f"{counted(len(layout.regions), 'memory region')}, "
+             f"{counted(len(layout.pci_devices), 'PCI device')}"]
     lines.append(f"  {'#':>3}  {'phys':<25} {'virt':<18} {'size':>9}  {'access':<22} origin")
     for i, r in enumerate(layout.regions):
         if r.is_placeholder:
