@@ -24,7 +24,7 @@ from .collector import collector_paused
 from .diagnostics import ConfigError, Diagnostic, Location, did_you_mean, error
 from .load import DecimalInt, SourceDoc
 from .units import WordError, parse_bdf, parse_cpu_set, parse_flags, parse_int, parse_size
-from .vocabulary import enum_schema_of, known_words_text
+from .vocabulary import DESCRIPTIONS, enum_schema_of, known_words_text
 
 # --- scalar types: human forms in, integers out ------------------------------------------
 
@@ -135,8 +135,18 @@ def format_protocol(value: int) -> str | int:
 PROTOCOL_WORDS = {"undefined": 0x0000, "veth": 0x0001}
 VIRTIO_DEVICES = {"net": 1, "block": 2, "console": 3}
 
+_PROTOCOL_MEANINGS = DESCRIPTIONS["protocol"]
 Protocol = Annotated[int, BeforeValidator(parse_protocol), AfterValidator(_fits(16)),
-                     WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}],
+                     WithJsonSchema({"anyOf": [
+                         {"const": "undefined", "description": _PROTOCOL_MEANINGS["undefined"]},
+                         {"const": "veth", "description": _PROTOCOL_MEANINGS["veth"]},
+                         {"type": "string", "pattern": r"^custom:(0x[0-9a-fA-F_]+|[0-9][0-9_]*)$",
+                          "description": _PROTOCOL_MEANINGS["custom:N"]},
+                         {"type": "string",
+                          "pattern": r"^virtio(-front|-back)?:(net|block|console|0x[0-9a-fA-F_]+|[0-9][0-9_]*)$",
+                          "description": _PROTOCOL_MEANINGS["virtio:DEVICE"] + " (virtio-front:/virtio-back: "
+                                         "on raw ivshmem devices)"},
+                         {"type": "integer", "minimum": 0, "description": "the raw 16-bit protocol value"}],
                                      "examples": ["undefined", "veth", "custom:0x4001", "virtio-back:block"]})]
 
 
@@ -154,9 +164,12 @@ def parse_interrupts(value: object) -> int:
 
 
 Interrupts = Annotated[int, BeforeValidator(parse_interrupts), AfterValidator(_fits(16)),
-                       WithJsonSchema({"anyOf": [{"const": "intx"}, {"type": "object", "properties": {
-                           "msix": {"type": "integer", "minimum": 1, "maximum": 16}}, "required": ["msix"],
-                           "additionalProperties": False}]})]
+                       WithJsonSchema({"anyOf": [
+                           {"const": "intx", "description": DESCRIPTIONS["interrupt model"]["intx"]},
+                           {"type": "object", "properties": {
+                               "msix": {"type": "integer", "minimum": 1, "maximum": 16}}, "required": ["msix"],
+                            "additionalProperties": False,
+                            "description": DESCRIPTIONS["interrupt model"]["{msix: N}"]}]})]
 
 
 # --- source references -------------------------------------------------------------------

@@ -107,3 +107,14 @@ def test_the_readme_lists_every_word_with_its_meaning():
 
 def test_memory_flags_are_the_format_s():
     assert WORDS["memory flag"] is jh.MEM_FLAGS
+
+
+def test_the_schema_describes_protocols_and_interrupt_models():
+    from partcfg.schema import document_schema
+    link = document_schema()["$defs"]["Link"]["properties"]
+    protocol = link["protocol"]["anyOf"]
+    assert {o.get("const"): o["description"] for o in protocol if "const" in o} == {
+        "undefined": DESCRIPTIONS["protocol"]["undefined"], "veth": DESCRIPTIONS["protocol"]["veth"]}
+    assert [o["description"] for o in protocol if "pattern" in o][0] == DESCRIPTIONS["protocol"]["custom:N"]
+    interrupts = link["interrupts"]["anyOf"]
+    assert [o["description"] for o in interrupts] == list(DESCRIPTIONS["interrupt model"].values())
