@@ -5,7 +5,9 @@ Second step of the flow (imports ``load`` and the foundations). Human forms (``4
 the YAML node it came from (``source``), so later layers can point at it. Files are
 grouped into systems by their ``system:`` name. The meaning of a link for each peer
 (its regions and their permissions, spec/ivshmem-v2.md) is part of the model too,
-because validation judges the effective access that results from it.
+because validation judges the effective access that results from it. A schema problem
+costs only its node: the rest of the file still becomes a Document, which remembers what
+it could not declare so that nothing is reported twice (see ``document_of``).
 """
 
 from __future__ import annotations
