@@ -913,7 +913,9 @@ def _declared_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView
             if peer not in facts.names and peer not in system.unreadable_cells:
                 out.append(error("LINK-PEER-UNKNOWN", f"{label}: peer {peer!r} is no cell of system "
                                  f"{system.name!r}", link.location("peers", i),
-                                 hint=did_you_mean(peer, names) or "pass the cell's file in the same call"))
+                                 # a cell already among the peers is no suggestion
+                                 hint=did_you_mean(peer, [c for c in names if c not in link.peers])
+                                 or "pass the cell's file in the same call"))
         if link.interrupts > jh.MAX_IVSHMEM_MSIX_VECTORS:
             out.append(error("LINK-MSIX", f"{label} asks for {link.interrupts} MSI-X vectors; at most "
                              f"{jh.MAX_IVSHMEM_MSIX_VECTORS}", link.location("interrupts")))

@@ -302,3 +302,14 @@ def test_what_follows_from_an_unreadable_node_is_not_reported_again(tmp_path, fi
     found = [(d.rule, str(d.location).replace(f"{target}/", ""), d.message)
              for d in checked_files_of([target]).diagnostics]
     assert found == [expected]
+
+
+def test_an_unknown_peer_is_not_told_to_be_the_other_peer(tmp_path):
+    """cell-a's file was not passed: the hint must not suggest cell-b, already a peer."""
+    from partcfg.pipeline import checked_files_of
+    target = _system_with(tmp_path, None)
+    (target / "cell-a.yaml").unlink()
+    (d,) = checked_files_of([target]).diagnostics
+    assert (d.rule, d.message, d.hint) == (
+        "LINK-PEER-UNKNOWN", "link 'ab': peer 'cell-a' is no cell of system 'mybox'",
+        "pass the cell's file in the same call")
