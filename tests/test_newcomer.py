@@ -281,6 +281,10 @@ def test_imported_yaml_names_regions_uses_hex_and_cites_inputs_relative_to_itsel
     ("mybox.yaml", "arch: x86", "arch: x68",
      ("SCHEMA-VALUE", "mybox.yaml:6:9",
       "platform.arch: unknown architecture 'x68'; did you mean 'x86'? (known: x86, arm, arm64)")),
+    # the system's own file is not even YAML: its other files are not "of no system"
+    ("mybox.yaml", "  cpus: 0-3", "  cpus: [0-3",
+     ("YAML-SYNTAX", "mybox.yaml:15:9",
+      "YAML syntax error: while parsing a flow sequence did not find expected ',' or ']'")),
     # a cell file that is not even YAML: its cell is not "no cell of system" to the links
     ("cell-a.yaml", "  cpus: 2", "  cpus: [2",
      ("YAML-SYNTAX", "cell-a.yaml:7:9",
