@@ -19,6 +19,10 @@ by a factor of three to four between a shared and a separate core complex.
 
     python bench/runtime.py                    # 3 runs of 1 s per figure
     python bench/runtime.py --repeat 5 --seconds 2
+
+It measures the installed partcfg (``pip install .``); run from a checkout that is not
+installed, it uses the checkout, whose C core must then be built in place first
+(``python setup.py build_ext --inplace``).
 """
 
 from __future__ import annotations
@@ -33,8 +37,12 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+try:  # the installed package (pip install .), which has the runtime's compiled core
+    import partcfg  # noqa: F401
+except ImportError:  # a checkout used in place: see "Performance" in the README
+    sys.path.insert(0, str(ROOT))
 
+from partcfg.diagnostics import PartcfgError  # noqa: E402
 from partcfg.runtime.launcher import run_build_dir  # noqa: E402
 
 VHOST_PCI_PPS = 1.8e6
@@ -64,7 +72,10 @@ def build(out: Path) -> Path:
 
 
 def figures_of_run(build_dir: Path, seconds: float, link: str) -> dict[str, float]:
-    report = run_build_dir(build_dir, seconds=seconds, bench=True)
+    try:
+        report = run_build_dir(build_dir, seconds=seconds, bench=True)
+    except PartcfgError as exc:  # e.g. RUN-NO-CORE: say how to get the core, no traceback
+        sys.exit("\n".join(f"{d.message}" + (f" ({d.hint})" if d.hint else "") for d in exc.diagnostics))
     if not report.held:
         raise SystemExit("the bench run did not hold (setup, permission probe or discovery)")
     found = {}

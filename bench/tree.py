@@ -43,6 +43,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+try:  # the installed package (pip install .), which has the runtime's compiled core
+    import partcfg  # noqa: F401
+except ImportError:  # a checkout used in place: see "Performance" in the README
+    sys.path.insert(0, str(ROOT))
 
 
 def _board_files(index: int, cells: int) -> dict[str, str]:
@@ -173,6 +177,10 @@ def _timed(args: list[str], jobs: str | None, repeat: int, before=None) -> tuple
     if jobs is not None:
         env["PARTCFG_JOBS"] = jobs
     env["CI"] = "true"  # no progress bar in the figures
+    # the partcfg this script imported (installed, or the checkout used in place)
+    import partcfg
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(partcfg.__file__).parent.parent),
+                                                     env.get("PYTHONPATH")]))
     best = float("inf")
     code = -1
     for _ in range(repeat):
@@ -214,7 +222,6 @@ def free_cores() -> float:
 def _in_process(tree: Path, repeat: int) -> None:
     """Time the work itself (check, and check + render) in this warm process: no
     interpreter start, no writing, best of ``repeat``."""
-    sys.path.insert(0, str(ROOT))
     from partcfg.parallel import run_tree
     from partcfg.pipeline import build_outputs_of, checked_files_of
 

@@ -31,7 +31,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+try:  # the installed package (pip install .), which has the runtime's compiled core
+    import partcfg  # noqa: F401
+except ImportError:  # a checkout used in place: see "Performance" in the README
+    sys.path.insert(0, str(ROOT))
 
 from partcfg import jailhouse as jh  # noqa: E402
 from partcfg import model, validate  # noqa: E402

@@ -21,6 +21,7 @@ from .diagnostics import (ConfigError, Diagnostic, InputError, PartcfgError,
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None,
                   help="Declarative, validated configurations for Jailhouse-style partitioned systems.")
 
 
@@ -92,7 +93,8 @@ def _guarded(command: Callable) -> Callable:
     return run
 
 
-FilesArg = typer.Argument(..., help="YAML files (or directories of them)", show_default=False)
+FilesArg = typer.Argument(..., help="YAML files (or directories of them)", show_default=False,
+                          metavar="FILE")
 WerrorOpt = typer.Option(False, "--werror", help="treat warnings as errors (exit 1 when there are any)")
 
 
@@ -178,19 +180,19 @@ class ElfTarget(str, Enum):
     aarch64 = "aarch64"
 
 
-@app.command()
+@app.command(short_help="Validate and write the blobs, config spaces and firmware headers.")
 @_guarded
 def build(files: List[Path] = FilesArg,
-          output: Path = typer.Option(Path("build"), "-o", "--output", help="output directory"),
+          output: Path = typer.Option(Path("build"), "-o", "--output", metavar="DIR", help="output directory"),
           force: bool = typer.Option(False, "--force", help="write outputs even when validation fails"),
           check: bool = typer.Option(False, "--check", help="write nothing; exit 1 and list the files "
                                      "in DIR that differ from what the YAML now produces"),
           werror: bool = WerrorOpt,
           emit: List[EmitKind] = typer.Option(
-              [], "--emit", help="also write Jailhouse-style C sources (c) or linkable ELF "
+              [], "--emit", metavar="c|elf", help="also write Jailhouse-style C sources (c) or linkable ELF "
                                  "objects (elf); repeatable"),
           target: Optional[ElfTarget] = typer.Option(
-              None, "--target", help="machine of --emit elf objects (default: the system's arch)"),
+              None, "--target", metavar="x86-64|aarch64", help="machine of --emit elf objects (default: the system's arch)"),
           ignore: List[str] = IgnoreOpt,
           show_waived: bool = ShowWaivedOpt,
           ) -> None:
@@ -238,10 +240,10 @@ def build(files: List[Path] = FilesArg,
     raise typer.Exit(EXIT_INVALID if failed else EXIT_OK)
 
 
-@app.command()
+@app.command(short_help="Validate only: report every problem, write nothing.")
 @_guarded
 def check(files: List[Path] = FilesArg,
-          format: ReportFormat = typer.Option(ReportFormat.text, "--format",
+          format: ReportFormat = typer.Option(ReportFormat.text, "--format", metavar="text|json|sarif|github",
                                               help="report format: text, json, sarif (code scanning) "
                                                    "or github (workflow annotations)"),
           werror: bool = WerrorOpt,
@@ -310,18 +312,34 @@ def check(files: List[Path] = FilesArg,
     raise typer.Exit(EXIT_INVALID if _failed(triage.counted, werror) else EXIT_OK)
 
 
-@app.command()
+class ShowFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+@app.command(short_help="Print the resolved system: every region and link.")
 @_guarded
 def show(files: List[Path] = FilesArg,
          cspace: bool = typer.Option(False, "--cspace",
                                      help="print each peer's decoded PCI config space instead"),
+         format: ShowFormat = typer.Option(ShowFormat.text, "--format", metavar="text|json",
+                                           help="text, or json (the same facts for scripts)"),
          ) -> None:
     """Print the resolved system: regions per cell with their origin, and every link."""
     from .layout import layout_of_cell, layout_of_system
     from .pipeline import checked_files_of
-    from .render.show import cell_text_of, system_text_of
+    from .render.show import cell_text_of, show_json_of, system_text_of
 
     checked = checked_files_of(files)
+    if format is ShowFormat.json:
+        if cspace:
+            typer.echo("partcfg show: --cspace is text only", err=True)
+            raise typer.Exit(EXIT_USAGE)
+        typer.echo(show_json_of([layout_of_system(s) for s in checked.assembly.systems],
+                                [layout_of_cell(None, c) for c in checked.assembly.standalone]), nl=False)
+        if checked.diagnostics:
+            _print_diagnostics(checked.diagnostics)
+        raise typer.Exit(EXIT_INVALID if has_errors(checked.diagnostics) else EXIT_OK)
     if cspace:
         from .render.cspace import cspace_texts_of
         texts = [t for s in checked.assembly.systems for t in cspace_texts_of(layout_of_system(s))]
@@ -334,18 +352,27 @@ def show(files: List[Path] = FilesArg,
     raise typer.Exit(EXIT_INVALID if has_errors(checked.diagnostics) else EXIT_OK)
 
 
-@app.command("import")
+@app.command("import", short_help="Turn existing .cell blobs (or ELF objects) into YAML.")
 @_guarded
-def import_(files: List[Path] = typer.Argument(..., help="Jailhouse .cell blobs or ELF objects compiled from C configs",
+def import_(files: List[Path] = typer.Argument(..., metavar="BLOB",
+                                               help="Jailhouse .cell blobs or ELF objects compiled from C configs",
                                                show_default=False),
-            output: Path = typer.Option(Path("."), "-o", "--output", help="output directory"),
+            output: Path = typer.Option(Path("."), "-o", "--output", metavar="DIR", help="output directory"),
+            force: bool = typer.Option(False, "--force", help="overwrite YAML files that already exist"),
             ) -> None:
     """Turn existing configuration blobs into partcfg YAML (one file per input).
-    Blobs of one system imported together keep their links and their system."""
+    Blobs of one system imported together keep their links and their system.
+    Existing files are left alone unless --force."""
+    from .diagnostics import Location, error
     from .output import write_outputs
     from .pipeline import imported_files_of
 
-    imported = imported_files_of(files)
+    imported = imported_files_of(files, output)
+    existing = sorted(rel for rel in imported.outputs if (output / rel).exists())
+    if existing and not force:  # an edited import must not be lost to a second import
+        raise InputError([error("IO-EXISTS", "would overwrite an existing file", Location(str(output / rel)),
+                                hint="import into another directory, or pass --force to overwrite")
+                          for rel in existing])
     written = write_outputs(output, imported.outputs)
     if imported.diagnostics:
         _print_diagnostics(imported.diagnostics)
@@ -421,7 +448,7 @@ class DiffFormat(str, Enum):
     json = "json"
 
 
-@app.command()
+@app.command(short_help="Print the JSON Schema of the YAML format.")
 @_guarded
 def schema() -> None:
     """Print the JSON Schema of the YAML input format (for editors and YAML language servers)."""
@@ -431,15 +458,17 @@ def schema() -> None:
     raise typer.Exit(EXIT_OK)
 
 
-@app.command("map")
+@app.command("map", short_help="Draw the memory map of every system (HTML or SVG).")
 @_guarded
 def map_(files: List[Path] = FilesArg,
-         output: Path = typer.Option(..., "-o", "--output", help="the picture to write: *.html or *.svg"),
+         output: Path = typer.Option(..., "-o", "--output", metavar="FILE",
+                                     help="the picture to write: *.html or *.svg"),
          ) -> None:
     """Draw the memory map of every system: one lane per cell, links across their peers."""
     from .output import write_outputs
     from .pipeline import checked_files_of
     from .render.map import map_html_of, map_svg_of, standalone_map_of, system_map_of
+    from .units import counted
 
     suffix = output.suffix.lower()
     if suffix not in (".html", ".htm", ".svg"):
@@ -459,17 +488,17 @@ def map_(files: List[Path] = FilesArg,
     text = map_svg_of(maps, sources) if suffix == ".svg" else map_html_of(maps, sources)
     write_outputs(output.parent, {output.name: text.encode("utf-8")})
     typer.echo(f"wrote {output} ({len(maps)} map{'s' if len(maps) != 1 else ''}, "
-               f"{sum(m.region_count for m in maps)} regions)", err=True)
+               f"{counted(sum(m.region_count for m in maps), 'region')})", err=True)
     raise typer.Exit(EXIT_INVALID if has_errors(checked.diagnostics) else EXIT_OK)
 
 
-@app.command()
+@app.command(short_help="Print what changed in meaning between two versions.")
 @_guarded
-def diff(old: Path = typer.Argument(..., help="old version: YAML file, .cell blob, or a directory of either",
+def diff(old: Path = typer.Argument(..., metavar="OLD", help="old version: YAML file, .cell blob, or a directory of either",
                                     show_default=False),
-         new: Path = typer.Argument(..., help="new version: YAML file, .cell blob, or a directory of either",
+         new: Path = typer.Argument(..., metavar="NEW", help="new version: YAML file, .cell blob, or a directory of either",
                                     show_default=False),
-         format: DiffFormat = typer.Option(DiffFormat.text, "--format", help="text or json"),
+         format: DiffFormat = typer.Option(DiffFormat.text, "--format", metavar="text|json", help="text or json"),
          ) -> None:
     """Print what changed in meaning between two versions (exit 0: nothing, 1: changed)."""
     from .diagnostics import Severity
@@ -488,13 +517,13 @@ def diff(old: Path = typer.Argument(..., help="old version: YAML file, .cell blo
     raise typer.Exit(EXIT_INVALID if changes else EXIT_OK)
 
 
-@app.command()
+@app.command(short_help="Run the built system(s) and exercise every link.")
 @_guarded
-def run(build_dir: Path = typer.Argument(..., help="the directory `partcfg build` wrote",
+def run(build_dir: Path = typer.Argument(..., metavar="BUILD_DIR", help="the directory `partcfg build` wrote",
                                          show_default=False),
         bench: bool = typer.Option(False, "--bench", help="measure message rates, 64 KiB "
                                    "throughput and round-trip time between two cells per link"),
-        seconds: float = typer.Option(1.0, "--seconds", min=0.05, max=3600.0,
+        seconds: float = typer.Option(1.0, "--seconds", min=0.05, max=3600.0, metavar="N",
                                       help="duration of the timed traffic (of each figure "
                                       "with --bench)"),
         ) -> None:

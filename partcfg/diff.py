@@ -24,7 +24,7 @@ from .diagnostics import (ConfigError, Diagnostic, InputError, Location, Severit
 from .layout import system_header_of
 from .model import (Assembly, Cell, Link, PciDevice, Region, System, assembly_of, document_of,
                     regions_of_cell)
-from .units import format_bdf, format_flags, format_ranges, format_size
+from .units import counted, format_bdf, format_flags, format_ranges, format_size
 from .validate import effective_access_of
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -187,7 +187,7 @@ def changes_of(old: Assembly, new: Assembly) -> list[Change]:
     for a, b in _paired_systems(old.systems, new.systems):
         if a is None:
             changes.append(Change(b.name, "system-added", f"system {b.name} added "
-                                  f"({len(b.all_cells)} cells, {len(b.links)} links)"))
+                                  f"({counted(len(b.all_cells), 'cell')}, {counted(len(b.links), 'link')})"))
         elif b is None:
             changes.append(Change(a.name, "system-removed", f"system {a.name} removed"))
         else:
@@ -217,7 +217,7 @@ def system_changes_of(old: System, new: System) -> list[Change]:
         if cell.name not in old_cells:
             regions = [r for r in regions_of_cell(new, cell) if _is_physical(r)]
             changes.append(Change(name, "cell-added", f"cell {cell.name} added (CPUs "
-                                  f"{format_ranges(cell.cpus) or '-'}, {len(regions)} memory regions)",
+                                  f"{format_ranges(cell.cpus) or '-'}, {counted(len(regions), 'memory region')})",
                                   cell.name))
     for cell in old.all_cells:
         if cell.name not in new_cells:
@@ -225,7 +225,8 @@ def system_changes_of(old: System, new: System) -> list[Change]:
     for cell in new.all_cells:
         if cell.name in old_cells:
             a = old_cells[cell.name]
-            changes.extend(_cell_changes(name, a, cell, regions_of_cell(old, a), regions_of_cell(new, cell)))
+            changes.extend(_cell_changes(name, a, cell, _regions_outside_links(old, a),
+                                         _regions_outside_links(new, cell)))
     common = [c.name for c in new.all_cells if c.name in old_cells]
     changes.extend(_moved_resources(name, old, new, common))
     changes.extend(_access_changes(name, old, new, set(common)))
@@ -260,6 +261,33 @@ def _platform_changes(name: str, old: System, new: System) -> list[Change]:
                                  details={"field": key, "old": before if not isinstance(before, bytes) else before.hex(),
                                           "new": after if not isinstance(after, bytes) else after.hex()}))
     return result
+
+
+def _raw_ivshmem_of(cell: Cell, regions: list[Region]) -> list[tuple[PciDevice, int | None]]:
+    """The cell's raw ivshmem devices with the index of each one's first region (None when
+    its regions cannot be found)."""
+    result = []
+    for dev in cell.pci_devices:
+        if isinstance(dev, PciDevice) and dev.type == jh.PCI_TYPE_IVSHMEM:
+            ref = dev.shmem_regions
+            start: int | None = 0 if ref is None else ref if isinstance(ref, int) else \
+                next((i for i, r in enumerate(regions) if r.name == ref), None)
+            if start is not None and start + 2 + dev.shmem_peers > len(regions):
+                start = None
+            result.append((dev, start))
+    return result
+
+
+def _regions_outside_links(system: System | None, cell: Cell) -> list[Region]:
+    """The cell's regions minus those of its links, declared or raw: a link is compared
+    as a link (:func:`_link_changes`) whichever way it is written, so that a raw ivshmem
+    device and the same device declared as a link are no change."""
+    regions = regions_of_cell(system, cell)
+    claimed: set[int] = set()
+    for dev, start in _raw_ivshmem_of(cell, regions):
+        if start is not None:
+            claimed.update(range(start, start + 2 + dev.shmem_peers))
+    return [r for i, r in enumerate(regions) if i not in claimed]
 
 
 def _region_key(r: Region) -> tuple[int, int, int, int]:
@@ -362,7 +390,9 @@ def _ports_of(cell: Cell) -> set:
 
 
 def _pci_of(cell: Cell) -> set:
-    return {(d.domain, d.bdf) for d in cell.pci_devices if isinstance(d, PciDevice)}
+    # raw ivshmem devices are links (compared by _link_changes)
+    return {(d.domain, d.bdf) for d in cell.pci_devices
+            if isinstance(d, PciDevice) and d.type != jh.PCI_TYPE_IVSHMEM}
 
 
 def _grouped(items: Iterable, what: str) -> str:
@@ -509,6 +539,38 @@ def _link_value(link: Link, key: str):
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
+def _link_facts_of(system: System) -> dict[str, dict]:
+    """Every link of a system as facts (the fields of ``_LINK_FIELDS`` and ``bar_mask``),
+    declared links by name and raw ivshmem devices, paired across cells by domain and BDF
+    as the hypervisor pairs them, by their PCI address."""
+    facts = {name: {key: _link_value(link, key) for key in _LINK_FIELDS + ("bar_mask",)}
+             for name, link in system.links.items()}
+    groups: dict[tuple[int, int], list[tuple[Cell, PciDevice, list[Region], int | None]]] = {}
+    for cell in system.all_cells:
+        regions = regions_of_cell(system, cell)
+        for dev, start in _raw_ivshmem_of(cell, regions):
+            groups.setdefault((dev.domain, dev.bdf), []).append((cell, dev, regions, start))
+    for (domain, bdf), members in groups.items():
+        members.sort(key=lambda m: m[1].shmem_dev_id)
+        cell, ref, regions, start = next((m for m in members if m[3] is not None), members[0])
+        sizes = [0, 0, 0]
+        base = 0
+        if start is not None:
+            state, rw = regions[start], regions[start + 1]
+            base = state.phys
+            sizes = [state.size, 0 if rw.is_placeholder else rw.size,
+                     regions[start + 2].size if ref.shmem_peers else 0]
+        backends = [m for m in members if m[1].shmem_protocol >= 0xC000]
+        name = f"{format_bdf(bdf) if not domain else f'{domain:04x}:{format_bdf(bdf)}'} (raw ivshmem device)"
+        facts[name] = {"bdf": bdf, "domain": domain, "base": base, "state_table": sizes[0],
+                       "rw_section": sizes[1], "output_section": sizes[2],
+                       "peers": [m[0].name for m in members], "interrupts": ref.msix_vectors,
+                       "protocol": backends[0][1].shmem_protocol if backends else ref.shmem_protocol,
+                       "backend": backends[0][0].name if backends else None, "iommu": ref.iommu,
+                       "bar_mask": list(ref.bar_mask) + [0] * (6 - len(ref.bar_mask))}
+    return facts
+
+
 def _link_value_text(key: str, value) -> str:
     if key == "bdf":
         return format_bdf(value)
@@ -525,29 +587,34 @@ def _link_value_text(key: str, value) -> str:
 
 def _link_changes(system: str, old: System, new: System) -> list[Change]:
     out: list[Change] = []
-    left = dict(old.links)
+    left = _link_facts_of(old)
     pairs = []
-    for name, link in new.links.items():
+    for name, link in _link_facts_of(new).items():
         match = left.pop(name, None)
         if match is None:
-            key = next((k for k, l in left.items() if (l.domain, l.bdf) == (link.domain, link.bdf)), None)
+            key = next((k for k, l in left.items()
+                        if (l["domain"], l["bdf"]) == (link["domain"], link["bdf"])), None)
             match = left.pop(key) if key is not None else None
         pairs.append((name, match, link))
     for name, a, b in pairs:
         if a is None:
-            out.append(Change(system, "link-added", f"link {name} added ({format_bdf(b.bdf)}, "
-                              f"{_span(b.base, b.base + b.size)}, peers {', '.join(b.peers)})",
+            out.append(Change(system, "link-added", f"link {name} added ({format_bdf(b['bdf'])}, "
+                              f"{_span(b['base'], b['base'] + _link_size(b))}, peers {', '.join(b['peers'])})",
                               details={"link": name}))
             continue
         what = []
         for key in _LINK_FIELDS + ("bar_mask",):
-            va, vb = _link_value(a, key), _link_value(b, key)
+            va, vb = a[key], b[key]
             if va != vb:
                 what.append(f"{key} {_link_value_text(key, va)} -> {_link_value_text(key, vb)}")
         if what:
             out.append(Change(system, "link-changed", f"link {name}: " + ", ".join(what),
                               details={"link": name}))
     for name, link in left.items():
-        out.append(Change(system, "link-removed", f"link {name} removed ({format_bdf(link.bdf)}, "
-                          f"peers {', '.join(link.peers)})", details={"link": name}))
+        out.append(Change(system, "link-removed", f"link {name} removed ({format_bdf(link['bdf'])}, "
+                          f"peers {', '.join(link['peers'])})", details={"link": name}))
     return out
+
+
+def _link_size(facts: dict) -> int:
+    return facts["state_table"] + facts["rw_section"] + len(facts["peers"]) * facts["output_section"]

@@ -54,13 +54,15 @@ class ImportedDocument:
 # --- number forms ----------------------------------------------------------------------------
 
 def _size(value: int) -> str | int:
+    """``4K``, ``1M`` where exact, else hex (never decimal: one style for every length)."""
     text = format_size(value)
-    return Hex(value) if isinstance(text, str) and text.startswith("0x") else text
+    return text if isinstance(text, str) and not text.startswith("0x") else Hex(value)
 
 
 def _small(value: int) -> int:
-    """Lengths and counts: decimal when tiny, hex otherwise (as the examples write them)."""
-    return value if value < 10 else Hex(value)
+    """Lengths, offsets and raw values: always hex, one style for every such number (counts
+    such as vectors, peers and interrupt lines stay decimal)."""
+    return Hex(value)
 
 
 def _flags(mask: int, names: dict[str, int]) -> list:
@@ -536,9 +538,12 @@ def _cell_of(e: _Entry) -> dict:
 
 
 def _region_names_of(e: _Entry) -> dict[int, str]:
-    """Names for the regions raw ivshmem devices point at (their first region)."""
+    """A name for every region the document writes, from what it is, so that messages
+    and references say more than "region #15": the sections of a raw ivshmem device
+    (``ivshmem-00-0e-0-state``, ``-rw``, ``-out0``, ...; its device points at the first),
+    ``comm-region``, ``io-0xfeb40000``, ``loadable``, ``ram`` and ``read-only``. A name
+    that several regions would get carries each one's address (``ram-0x100000``)."""
     names: dict[int, str] = {}
-    taken: set[str] = set()
     memory = e.blob.cell.memory
     for i, dev in enumerate(e.blob.cell.pci_devices):
         start = dev["shmem_regions_start"]
@@ -546,11 +551,37 @@ def _region_names_of(e: _Entry) -> dict[int, str]:
                 or start in e.covered or start in names:
             continue
         base = f"ivshmem-{_dashed_bdf(dev['domain'], dev['bdf'])}"
+        sections = ["state", "rw"] + [f"out{k}" for k in range(dev["shmem_peers"])]
+        for k, section in enumerate(sections):
+            if start + k < len(memory) and start + k not in e.covered and start + k not in names \
+                    and start + k not in e.link_regions:
+                names[start + k] = f"{base}-{section}"
+    kinds: dict[int, str] = {}
+    for i, region in enumerate(memory):
+        if i in names or i in e.covered or i in e.link_regions or _is_zero(region):
+            continue
+        flags = region["flags"]
+        if flags & jh.MEM_COMM_REGION:
+            kinds[i] = "comm-region"
+        elif flags & jh.MEM_IO:
+            kinds[i] = f"io-{region['phys_start']:#x}"
+        elif flags & jh.MEM_LOADABLE:
+            kinds[i] = "loadable"
+        elif flags & jh.MEM_WRITE:
+            kinds[i] = "ram"
+        else:
+            kinds[i] = "read-only"
+    counts: dict[str, int] = {}
+    for kind in kinds.values():
+        counts[kind] = counts.get(kind, 0) + 1
+    taken = set(names.values())
+    for i, kind in kinds.items():
+        base = kind if counts[kind] == 1 else f"{kind}-{memory[i]['phys_start']:#x}"
         name, n = base, 2
         while name in taken:
             name, n = f"{base}-{n}", n + 1
         taken.add(name)
-        names[start] = name
+        names[i] = name
     return names
 
 
@@ -558,6 +589,8 @@ def _memory_region_of(region: dict, name: str | None) -> dict:
     result: dict[str, Any] = {}
     if name is not None:
         result["name"] = name
+    if _is_zero(region):  # an empty slot (an absent link section): the defaults say it
+        return result or {"size": 0}
     phys, virt, flags = region["phys_start"], region["virt_start"], region["flags"]
     if phys or not flags & jh.MEM_COMM_REGION:
         result["phys"] = Hex(phys)
@@ -632,7 +665,7 @@ def _capability_of(cap: dict) -> dict:
     if cap["id"] & jh.PCI_EXT_CAP:
         result["extended"] = True
     result["start"] = Hex(cap["start"])
-    result["length"] = cap["len"]
+    result["length"] = _small(cap["len"])
     if cap["flags"]:
         result["flags"] = _flags(cap["flags"], jh.PCI_CAP_FLAGS)
     return result

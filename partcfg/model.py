@@ -5,11 +5,14 @@ Second step of the flow (imports ``load`` and the foundations). Human forms (``4
 the YAML node it came from (``source``), so later layers can point at it. Files are
 grouped into systems by their ``system:`` name. The meaning of a link for each peer
 (its regions and their permissions, spec/ivshmem-v2.md) is part of the model too,
-because validation judges the effective access that results from it.
+because validation judges the effective access that results from it. A schema problem
+costs only its node: the rest of the file still becomes a Document, which remembers what
+it could not declare so that nothing is reported twice (see ``document_of``).
 """
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -22,7 +25,8 @@ from . import jailhouse as jh
 from .collector import collector_paused
 from .diagnostics import ConfigError, Diagnostic, Location, did_you_mean, error
 from .load import DecimalInt, SourceDoc
-from .units import parse_bdf, parse_cpu_set, parse_flags, parse_int, parse_size
+from .units import WordError, parse_bdf, parse_cpu_set, parse_flags, parse_int, parse_size
+from .vocabulary import DESCRIPTIONS, enum_schema_of, known_words_text
 
 # --- scalar types: human forms in, integers out ------------------------------------------
 
@@ -63,7 +67,7 @@ NumberSet = Annotated[tuple[int, ...], BeforeValidator(parse_cpu_set),
 def _flags(names: Mapping[str, int], what: str, bits: int):
     return Annotated[int, BeforeValidator(lambda v: parse_flags(v, names, what)), AfterValidator(_fits(bits)),
                      WithJsonSchema({"type": "array", "items": {
-                         "anyOf": [{"enum": list(names)}, {"type": "integer"}]}})]
+                         "anyOf": [enum_schema_of(what, names), {"type": "integer"}]}})]
 
 
 def _choice(names: Mapping[str, int], what: str, bits: int):
@@ -79,7 +83,7 @@ def _choice(names: Mapping[str, int], what: str, bits: int):
             raise ValueError(f"unknown {what} {value!r}" + (f"; {hint}" if hint else "")
                              + f" (known: {', '.join(names)})") from None
     return Annotated[int, BeforeValidator(parse), AfterValidator(_fits(bits)),
-                     WithJsonSchema({"anyOf": [{"enum": list(names)}, {"type": "integer"}]})]
+                     WithJsonSchema({"anyOf": [enum_schema_of(what, names), {"type": "integer"}]})]
 
 
 def parse_protocol(value: object) -> int:
@@ -92,15 +96,29 @@ def parse_protocol(value: object) -> int:
         kind, sep, arg = text.partition(":")
         if sep and kind in ("custom", "virtio", "virtio-front", "virtio-back"):
             if kind == "custom":
-                return parse_int(arg)
+                try:
+                    return parse_int(arg)
+                except ValueError:
+                    raise WordError(f"custom protocol {arg!r} is not a number",
+                                    hint="write custom:0x4000 to custom:0x7fff") from None
             # "virtio:DEV" on a link stands for its back-end's value (see Link.backend)
             base = 0x8000 if kind == "virtio-front" else 0xC000
-            return base + (VIRTIO_DEVICES[arg] if arg in VIRTIO_DEVICES else parse_int(arg))
+            if arg in VIRTIO_DEVICES:
+                return base + VIRTIO_DEVICES[arg]
+            try:
+                return base + parse_int(arg)
+            except ValueError:
+                close = difflib.get_close_matches(arg, list(VIRTIO_DEVICES), n=1, cutoff=0.5)
+                raise WordError(f"unknown virtio device {arg!r} (known: "
+                                f"{known_words_text('virtio device')}, or a device number)",
+                                hint=f"did you mean '{kind}:{close[0]}'?" if close else None) from None
     try:
         return parse_int(value)
     except ValueError:
-        raise ValueError(f"unknown protocol {value!r} (use undefined, veth, custom:0x4000-0x7fff, "
-                         "virtio-front:net|block|console or virtio-back:...)") from None
+        hint = did_you_mean(str(value), [*PROTOCOL_WORDS, "custom", "virtio"])
+        raise WordError(f"unknown protocol {value!r} (known: undefined, veth, custom:0x4000-0x7fff, "
+                        f"virtio:{'|'.join(VIRTIO_DEVICES)} with backend, or a number)",
+                        hint=hint) from None
 
 
 def format_protocol(value: int) -> str | int:
@@ -119,8 +137,18 @@ def format_protocol(value: int) -> str | int:
 PROTOCOL_WORDS = {"undefined": 0x0000, "veth": 0x0001}
 VIRTIO_DEVICES = {"net": 1, "block": 2, "console": 3}
 
+_PROTOCOL_MEANINGS = DESCRIPTIONS["protocol"]
 Protocol = Annotated[int, BeforeValidator(parse_protocol), AfterValidator(_fits(16)),
-                     WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}],
+                     WithJsonSchema({"anyOf": [
+                         {"const": "undefined", "description": _PROTOCOL_MEANINGS["undefined"]},
+                         {"const": "veth", "description": _PROTOCOL_MEANINGS["veth"]},
+                         {"type": "string", "pattern": r"^custom:(0x[0-9a-fA-F_]+|[0-9][0-9_]*)$",
+                          "description": _PROTOCOL_MEANINGS["custom:N"]},
+                         {"type": "string",
+                          "pattern": r"^virtio(-front|-back)?:(net|block|console|0x[0-9a-fA-F_]+|[0-9][0-9_]*)$",
+                          "description": _PROTOCOL_MEANINGS["virtio:DEVICE"] + " (virtio-front:/virtio-back: "
+                                         "on raw ivshmem devices)"},
+                         {"type": "integer", "minimum": 0, "description": "the raw 16-bit protocol value"}],
                                      "examples": ["undefined", "veth", "custom:0x4001", "virtio-back:block"]})]
 
 
@@ -130,13 +158,20 @@ def parse_interrupts(value: object) -> int:
         return 0
     if isinstance(value, dict) and set(value) == {"msix"}:
         return parse_int(value["msix"])
-    raise ValueError(f"expected 'intx' or {{msix: N}}, got {value!r}")
+    hint = did_you_mean(str(value), ["intx", "msix"]) if isinstance(value, str) else None
+    if hint == "did you mean 'msix'?":
+        hint = "write {msix: N} with N from 1 to 16"
+    raise WordError(f"unknown interrupt model {value!r} (known: intx, or {{msix: N}} with N "
+                    "from 1 to 16)", hint=hint)
 
 
 Interrupts = Annotated[int, BeforeValidator(parse_interrupts), AfterValidator(_fits(16)),
-                       WithJsonSchema({"anyOf": [{"const": "intx"}, {"type": "object", "properties": {
-                           "msix": {"type": "integer", "minimum": 1, "maximum": 16}}, "required": ["msix"],
-                           "additionalProperties": False}]})]
+                       WithJsonSchema({"anyOf": [
+                           {"const": "intx", "description": DESCRIPTIONS["interrupt model"]["intx"]},
+                           {"type": "object", "properties": {
+                               "msix": {"type": "integer", "minimum": 1, "maximum": 16}}, "required": ["msix"],
+                            "additionalProperties": False,
+                            "description": DESCRIPTIONS["interrupt model"]["{msix: N}"]}]})]
 
 
 # --- source references -------------------------------------------------------------------
@@ -338,6 +373,8 @@ class Cell(Node):
     console: Console = Field(Console(), description="the cell's own console",
                              examples=[{"type": "8250", "address": "0x2f8", "flags": []}])
     id: U32 = Field(0, description="always 0 in files (the driver assigns it)", examples=[0])
+    # keys of this cell whose values could not be read (set by document_of; already reported)
+    _unreadable_keys: frozenset = PrivateAttr(default=frozenset())
 
 
 class Link(Node):
@@ -479,6 +516,7 @@ class Document(Node):
                                    examples=[{"demo": {"bdf": "00:0e.0", "base": "0x3f0f0000", "state_table": "4K",
                                                 "rw_section": "36K", "output_section": "8K",
                                                 "peers": ["root", "rt-app"], "interrupts": {"msix": 16}}}])
+    _unreadable: Any = PrivateAttr(default=None)  # set by document_of when it dropped bad nodes
 
 
 # --- YAML data -> models, with pydantic errors mapped back to the YAML ------------------
@@ -556,7 +594,12 @@ def _diagnostics_of(exc: ValidationError, doc: SourceDoc) -> list[Diagnostic]:
             message = f"missing required key {loc[-1]!r}"
             location = doc.location(loc[:-1])
         else:
-            location = doc.location(loc)
+            cause = (err.get("ctx") or {}).get("error")
+            if isinstance(cause, WordError):
+                hint = cause.hint
+                location = doc.location(loc + ((cause.index,) if cause.index is not None else ()))
+            else:
+                location = doc.location(loc)
             if kind in ("model_type", "dict_type"):
                 message = "expected a mapping of keys here"
             message = f"{where}: {message}" if where else message
@@ -580,8 +623,32 @@ def _attach_sources(obj: Any, doc: SourceDoc, path: tuple) -> None:
             _attach_sources(item, doc, path + (key,))
 
 
+class PartialDocumentError(ConfigError):
+    """A file with problems whose readable rest is still a Document: ``document`` holds
+    what remains once every bad node was dropped (None when nothing could be kept)."""
+
+    def __init__(self, diagnostics: list[Diagnostic], document: "Document | None"):
+        super().__init__(diagnostics)
+        self.document = document
+
+
+@dataclass
+class Unreadable:
+    """What a file meant to declare but could not, so that findings which only follow
+    from it (a placement of a link that could not be read, a peer whose cell failed, the
+    cells of a system whose platform failed) are not reported a second time."""
+    links: set[str] = field(default_factory=set)
+    cell_name: str | None = None   # the cell's name, when the cell itself was dropped
+    platform: bool = False
+
+
+_MAX_RECOVERY_ROUNDS = 4
+
+
 def document_of(doc: SourceDoc) -> Document:
-    """The typed Document of a loaded YAML file; ConfigError lists every schema problem."""
+    """The typed Document of a loaded YAML file. A schema problem costs only its node: the
+    rest of the file is still read, and PartialDocumentError (a ConfigError) carries every
+    problem together with the Document of what was readable."""
     if doc.data is None:
         raise ConfigError([error("SCHEMA-EMPTY", "the file is empty", Location(doc.file, 1, 1),
                                  hint="a partcfg file has 'system:' and a 'cell:', 'platform:' or 'links:'")])
@@ -592,9 +659,104 @@ def document_of(doc: SourceDoc) -> Document:
         with collector_paused():
             model = Document.model_validate(doc.data)
             _attach_sources(model, doc, ())
+        return model
     except ValidationError as exc:
-        raise ConfigError(_diagnostics_of(exc, doc)) from None
-    return model
+        first = exc
+    return _recovered_document_of(doc, first)
+
+
+def _recovered_document_of(doc: SourceDoc, exc: ValidationError) -> Document:
+    """Drop each bad node (a list item, a link, or a single key) and validate again, until
+    what is left is valid; raise PartialDocumentError with every problem and that rest.
+    List items and links go whole (a region without its bad field would be a different
+    region); a key outside them goes alone and falls back to its default, and if it was
+    required, its parent goes instead (reported once, as the original problem)."""
+    import copy
+
+    data = copy.deepcopy(doc.data)
+    diagnostics = _diagnostics_of(exc, doc)
+    dropped_leaves: set[tuple] = set()
+    unreadable = Unreadable()
+    raw_cell = doc.data.get("cell")
+    for _ in range(_MAX_RECOVERY_ROUNDS):
+        cuts = []
+        for err in exc.errors(include_url=False):
+            path = tuple(s for s in err["loc"] if s not in _ITEM_TAGS)
+            if not path:
+                raise PartialDocumentError(diagnostics, None)
+            if err["type"] == "missing" and path in dropped_leaves:
+                cuts.append(path[:-1])
+            else:
+                cuts.append(_cut_of(path, err["type"]))
+        for cut in sorted(set(cuts), key=_path_order, reverse=True):
+            if not cut:
+                raise PartialDocumentError(diagnostics, None)
+            _delete_at(data, cut)
+            if not any(isinstance(s, int) for s in cut):
+                dropped_leaves.add(cut)
+            if cut[0] == "links" and len(cut) == 2:
+                unreadable.links.add(str(cut[1]))
+            elif cut == ("cell",) and isinstance(raw_cell, dict) and isinstance(raw_cell.get("name"), str):
+                unreadable.cell_name = raw_cell["name"]
+            elif cut == ("platform",):
+                unreadable.platform = True
+        try:
+            with collector_paused():
+                model = Document.model_validate(data)
+                _attach_sources(model, doc, ())
+        except ValidationError as again:
+            exc = again
+            # problems the pruning itself caused (a required key it removed) are not new
+            fresh = [d for d, err in zip(_diagnostics_of(again, doc), again.errors(include_url=False))
+                     if not (err["type"] == "missing"
+                             and tuple(s for s in err["loc"] if s not in _ITEM_TAGS) in dropped_leaves)]
+            diagnostics.extend(d for d in fresh if d not in diagnostics)
+            continue
+        model._unreadable = unreadable
+        if model.cell is not None:
+            model.cell._unreadable_keys = frozenset(
+                str(p[1]) for p in dropped_leaves if len(p) == 2 and p[0] == "cell")
+        raise PartialDocumentError(diagnostics, model)
+    raise PartialDocumentError(diagnostics, None)
+
+
+def _cut_of(path: tuple, kind: str) -> tuple:
+    """The node a problem at ``path`` costs: the key itself when it is unknown, else the
+    innermost list item or link around it, else the key."""
+    if kind == "extra_forbidden":
+        return path
+    for i in range(len(path) - 1, -1, -1):
+        if isinstance(path[i], int) or (i == 1 and path[0] == "links"):
+            return path[:i + 1]
+    return path
+
+
+def _path_order(path: tuple) -> tuple:
+    # deeper paths and higher list indices first, so deleting one never shifts another
+    return tuple((0, s, "") if isinstance(s, int) else (1, 0, str(s)) for s in path)
+
+
+def _delete_at(data: Any, path: tuple) -> None:
+    node = data
+    for seg in path[:-1]:
+        try:
+            node = node[seg]
+        except (KeyError, IndexError, TypeError):
+            return
+    try:
+        del node[path[-1]]
+    except (KeyError, IndexError, TypeError):
+        pass
+
+
+def unreadable_keys_of(cell: Cell) -> frozenset[str]:
+    """The keys of ``cell`` whose values were bad and dropped (their defaults stand in)."""
+    return cell.__pydantic_private__.get("_unreadable_keys") or frozenset()  # type: ignore[union-attr]
+
+
+def unreadable_of(document: Document) -> Unreadable | None:
+    """What a recovered document could not declare (None for a document read whole)."""
+    return document.__pydantic_private__.get("_unreadable")  # type: ignore[union-attr]
 
 
 # --- assembling documents into systems ------------------------------------------------------
@@ -608,6 +770,10 @@ class System:
     cells: list[Cell] = field(default_factory=list)  # non-root, in file order
     links: dict[str, Link] = field(default_factory=dict)
     documents: list[Document] = field(default_factory=list)
+    # names of links and cells an input meant to declare but could not (already reported):
+    # validation does not report placements of or peers by these names again
+    unreadable_links: set[str] = field(default_factory=set)
+    unreadable_cells: set[str] = field(default_factory=set)
 
     @property
     def arch(self) -> int:
@@ -632,12 +798,19 @@ class Assembly:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def assembly_of(documents: Iterable[Document], unreadable_systems: Iterable[str] = ()) -> Assembly:
+def assembly_of(documents: Iterable[Document], unreadable_systems: Iterable[str] = (),
+                unreadable_cells: Iterable[tuple[str, str]] = ()) -> Assembly:
     """Group documents into systems by their ``system:`` name (files in the given order).
     ``unreadable_systems`` names systems whose own file failed to load: files that belong
-    to them are skipped quietly (the load error already says what is wrong)."""
+    to them are skipped quietly (the load error already says what is wrong), as are those
+    of a system whose file has no root cell. ``unreadable_cells`` holds (system, cell)
+    for cell files that failed to load, so that links naming them as peers stay quiet."""
     docs = list(documents)
     unreadable = set(unreadable_systems)
+    for d in docs:
+        lost = unreadable_of(d)
+        if lost is not None and lost.platform and d.system is not None:
+            unreadable.add(d.system)
     result = Assembly()
     by_name: dict[str, System] = {}
     for d in docs:
@@ -649,9 +822,12 @@ def assembly_of(documents: Iterable[Document], unreadable_systems: Iterable[str]
                                             hint="add 'system: <name>' at the top of the file"))
             continue
         if d.cell is None:
-            result.diagnostics.append(error("SYS-ROOT-MISSING", f"system {d.system!r} has no root cell",
-                                            d.location("platform", key=True),
-                                            hint="add the root cell as 'cell:' in the same file"))
+            unreadable.add(d.system)
+            lost = unreadable_of(d)
+            if lost is None or lost.cell_name is None:  # else its load error says why
+                result.diagnostics.append(error("SYS-ROOT-MISSING", f"system {d.system!r} has no root cell",
+                                                d.location("platform", key=True),
+                                                hint="add the root cell as 'cell:' in the same file"))
             continue
         if d.system in by_name:
             result.diagnostics.append(error(
@@ -693,6 +869,16 @@ def assembly_of(documents: Iterable[Document], unreadable_systems: Iterable[str]
                 target.cells.append(d.cell)
         _add_links(target, d, result)
     result.systems = list(by_name.values())
+    for system_name, cell_name in unreadable_cells:
+        if system_name in by_name:
+            by_name[system_name].unreadable_cells.add(cell_name)
+    for system in result.systems:
+        for d in system.documents:
+            lost = unreadable_of(d)
+            if lost is not None:
+                system.unreadable_links |= lost.links
+                if lost.cell_name is not None:
+                    system.unreadable_cells.add(lost.cell_name)
     for cell in result.standalone:
         if cell.arch is None:
             result.diagnostics.append(error(

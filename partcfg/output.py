@@ -57,10 +57,31 @@ def write_outputs(outdir: Path, outputs: Mapping[str, bytes]) -> list[Path]:
     return written
 
 
+def output_kind_of(rel: str) -> str | None:
+    """Which kind of build output a relative path is (None: not one partcfg writes):
+    ``cell``, ``cspace``, ``header`` (firmware header), ``c`` (``--emit c``: sources and
+    the ``include/jailhouse/`` declarations) or ``elf`` (``--emit elf``)."""
+    path = Path(rel)
+    if path.suffix == ".cell":
+        return "cell"
+    if path.suffix == ".cspace":
+        return "cspace"
+    if path.suffix == ".o":
+        return "elf"
+    if path.suffix == ".c" or (path.suffix == ".h" and "include/jailhouse/" in f"/{path.as_posix()}"):
+        return "c"
+    if path.suffix == ".h" and path.name.startswith("partcfg_"):
+        return "header"
+    return None
+
+
 def stale_outputs_of(outdir: Path, outputs: Mapping[str, bytes]) -> list[tuple[str, str]]:
     """What ``build --check`` reports: (relative path, why) for every output whose file in
     ``outdir`` is missing or differs from the bytes the inputs now produce, and for every
-    file of a kind the build writes (same suffix) that it no longer produces. Reads only."""
+    file of a kind this build writes that it no longer produces. Kinds the build was not
+    asked for (``--emit c`` sources and declarations, ``--emit elf`` objects) are not
+    judged at all, so a check without ``--emit`` treats ``.c``, ``.o`` and
+    ``include/jailhouse/*.h`` alike. Reads only."""
     stale: list[tuple[str, str]] = []
     for rel in sorted(outputs):
         target = outdir / rel
@@ -72,12 +93,12 @@ def stale_outputs_of(outdir: Path, outputs: Mapping[str, bytes]) -> list[tuple[s
         except OSError as exc:
             raise InputError([error("IO-READ", f"cannot read {target}: {exc.strerror or exc}",
                                     Location(str(target)))]) from None
-    suffixes = {Path(rel).suffix for rel in outputs if Path(rel).suffix}
+    kinds = {output_kind_of(rel) for rel in outputs} - {None}
     if outdir.is_dir():
         produced = set(outputs)
         for path in sorted(outdir.rglob("*")):
             rel = path.relative_to(outdir).as_posix()
-            if path.is_file() and path.suffix in suffixes and rel not in produced \
+            if path.is_file() and output_kind_of(rel) in kinds and rel not in produced \
                     and not path.name.startswith("."):
                 stale.append((rel, "no longer produced"))
     return stale

@@ -5,6 +5,7 @@ prints; writing files is left to ``output.py`` and choosing exit codes to ``cli.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -15,7 +16,7 @@ from .diagnostics import (ConfigError, Diagnostic, InputError, Location, error,
 from .files import file_bytes_of
 from .layout import layout_of_cell, layout_of_system
 from .load import load_yaml_file
-from .model import Assembly, Cell, Document, assembly_of, document_of
+from .model import Assembly, Cell, Document, PartialDocumentError, assembly_of, document_of
 from .names import file_stem_of
 from .render.blob import blobs_of_system, cell_payload_of
 from .validate import diagnostics_of_assembly
@@ -31,11 +32,19 @@ def input_files_of(paths: Sequence[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.update(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
+            found = [p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()]
+            if not found:  # a wrong path must not pass as a clean system
+                problems.append(error("IO-EMPTY", "no YAML files (*.yaml, *.yml) in this directory: "
+                                      "nothing to check", Location(str(raw)),
+                                      hint="pass the directory that holds the system's files"))
+            files.update(found)
         elif path.exists():
             files.add(path)
         else:
             problems.append(error("IO-MISSING", f"no such file or directory: {raw}", Location(str(raw))))
+    if not files and not problems:
+        problems.append(error("IO-EMPTY", "no input files, nothing to check", None,
+                              hint="pass YAML files or directories holding them"))
     if problems:
         raise InputError(problems)
     return sorted(files)
@@ -56,6 +65,7 @@ def checked_files_of(paths: Sequence[str | Path]) -> Checked:
     documents: list[Document] = []
     diagnostics: list[Diagnostic] = []
     unreadable_systems: list[str] = []
+    unreadable_cells: list[tuple[str, str]] = []
     io_problems: list[Diagnostic] = []
     with collector_paused():  # the whole load: files accumulate long-lived objects
         for path in files:
@@ -64,22 +74,65 @@ def checked_files_of(paths: Sequence[str | Path]) -> Checked:
             except InputError as exc:
                 io_problems.extend(exc.diagnostics)
                 continue
-            except ConfigError as exc:
+            except ConfigError as exc:  # not even YAML: what it meant to declare, by its text
                 diagnostics.extend(exc.diagnostics)
+                _note_unreadable(_declarations_in_text_of(path), unreadable_systems, unreadable_cells)
                 continue
             try:
                 documents.append(document_of(source))
+            except PartialDocumentError as exc:  # the readable rest is still judged
+                diagnostics.extend(exc.diagnostics)
+                if exc.document is not None:
+                    documents.append(exc.document)
+                else:
+                    _note_unreadable(source.data, unreadable_systems, unreadable_cells)
             except ConfigError as exc:
                 diagnostics.extend(exc.diagnostics)
-                data = source.data
-                if isinstance(data, dict) and "platform" in data and isinstance(data.get("system"), str):
-                    unreadable_systems.append(data["system"])
+                _note_unreadable(source.data, unreadable_systems, unreadable_cells)
     if io_problems:
         raise InputError(io_problems)
-    assembly = assembly_of(documents, unreadable_systems)
+    assembly = assembly_of(documents, unreadable_systems, unreadable_cells)
     diagnostics.extend(assembly.diagnostics)
     diagnostics.extend(diagnostics_of_assembly(assembly))
     return Checked(files, assembly, sorted_diagnostics(diagnostics))
+
+
+_TEXT_SYSTEM = re.compile(r"^system:[ \t]*['\"]?([^\s'\"#{}\[\],]+)", re.M)
+_TEXT_PLATFORM = re.compile(r"^platform:", re.M)
+_TEXT_CELL_NAME = re.compile(r"^cell:[ \t]*(?:\{[ \t]*|\n(?:[ \t]*(?:#.*)?\n)*[ \t]+)name:[ \t]*['\"]?([^\s'\"#{}\[\],]+)",
+                             re.M)
+
+
+def _declarations_in_text_of(path: Path) -> dict:
+    """For a file that is not valid YAML: the system, platform and cell name its text
+    declares in the usual layout (``system: NAME`` and ``cell:`` with ``name:`` first),
+    as raw data for :func:`_note_unreadable`; empty when the text says nothing clear."""
+    try:
+        text = file_bytes_of(path).decode("utf-8", errors="replace")
+    except InputError:
+        return {}
+    system = _TEXT_SYSTEM.search(text)
+    if system is None:
+        return {}
+    data: dict = {"system": system.group(1)}
+    if _TEXT_PLATFORM.search(text):
+        data["platform"] = None
+    cell = _TEXT_CELL_NAME.search(text)
+    if cell is not None:
+        data["cell"] = {"name": cell.group(1)}
+    return data
+
+
+def _note_unreadable(data: object, systems: list[str], cells: list[tuple[str, str]]) -> None:
+    """A file that could not be read at all still says, in its raw data, which system or
+    cell it meant: what follows from its absence is then not reported again."""
+    if not isinstance(data, dict) or not isinstance(data.get("system"), str):
+        return
+    if "platform" in data:
+        systems.append(data["system"])
+    cell = data.get("cell")
+    if isinstance(cell, dict) and isinstance(cell.get("name"), str):
+        cells.append((data["system"], cell["name"]))
 
 
 
@@ -267,10 +320,13 @@ def parsed_input_of(path: Path):
     return parsed_blob_of(data, str(path))
 
 
-def imported_files_of(paths: Sequence[str | Path]) -> Imported:
+def imported_files_of(paths: Sequence[str | Path], output_dir: str | Path | None = None) -> Imported:
     """Import blobs together (so links between them are lifted) and prove each import by
     rebuilding it: a YAML that would not reproduce its blob byte for byte is reported.
-    Inputs that cannot be decoded are reported and skipped; the others still import."""
+    Inputs that cannot be decoded are reported and skipped; the others still import.
+    Each file's header comment names its input relative to ``output_dir`` (where the
+    file will be written), so the text does not depend on where the import ran."""
+    import os
     from .blobread import blob_bytes_of
     from .diagnostics import BlobError, warning
     from .imports import imported_documents_of
@@ -280,6 +336,10 @@ def imported_files_of(paths: Sequence[str | Path]) -> Imported:
     blobs = []
     for raw in paths:
         path = Path(raw)
+        if path.is_dir():
+            raise InputError([error("IO-EMPTY", "a directory, not a blob: import takes .cell files "
+                                    "or ELF objects", Location(str(raw)),
+                                    hint=f"e.g. partcfg import {raw.rstrip('/') if isinstance(raw, str) else path}/*.cell")])
         if not path.is_file():
             raise InputError([error("IO-MISSING", f"no such file: {raw}", Location(str(raw)))])
         try:
@@ -297,7 +357,9 @@ def imported_files_of(paths: Sequence[str | Path]) -> Imported:
         if doc.name in outputs:
             raise InputError([error("IMPORT-NAME-CLASH", f"two inputs would both be written to {doc.name}",
                                     Location(doc.source), hint="import them into different directories")])
-        texts[doc.name] = yaml_text_of(doc)
+        shown = None if output_dir is None else \
+            Path(os.path.relpath(os.path.abspath(doc.source), os.path.abspath(output_dir))).as_posix()
+        texts[doc.name] = yaml_text_of(doc, shown)
         outputs[doc.name] = texts[doc.name].encode("utf-8")
     rebuilt = _rebuilt_blobs_of(texts)
     for blob, doc in zip(blobs, documents):

@@ -35,6 +35,14 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("IO-MISSING", E, "No such file or directory",
      "A path given on the command line does not exist.",
      "Check the spelling of the path."),
+    ("IO-EMPTY", E, "Nothing to check",
+     "A directory given to check, build, show or map holds no YAML files (the run would judge "
+     "nothing and pass), or no input was given; or a directory was given to import, which "
+     "takes blob files.",
+     "Pass the directory (or the files) that hold the system."),
+    ("IO-EXISTS", E, "Output file exists",
+     "'partcfg import' would overwrite a file that already exists (perhaps edited since).",
+     "Import into another directory, or pass --force to overwrite."),
     ("DIFF-EMPTY", E, "Nothing to compare",
      "A directory given to 'partcfg diff' holds neither YAML files nor .cell blobs.",
      "Pass a YAML file, a .cell blob, or a directory holding either."),
@@ -372,6 +380,10 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("LINK-MSIX", E, "Too many MSI-X vectors",
      "An ivshmem device has at most 16 MSI-X vectors.",
      "Use at most {msix: 16}."),
+    ("LINK-OVERLAP", E, "Links overlap",
+     "Two declared links cover common physical memory, so each peer's sections of one are "
+     "also sections of the other.",
+     "Move one link's base past the other's end."),
     ("LINK-ALIGN", E, "Link not page-aligned",
      "A link's base and section sizes are multiples of 4 KiB.",
      "Round the base and sizes to 4 KiB."),

@@ -27,7 +27,7 @@ def _yaml_default(prop: dict, default: Any, defs: dict) -> tuple[bool, Any]:
     """(keep, value): the default of a property as a user would write it in YAML."""
     if prop.get("type") == "array" and not isinstance(default, list):
         return (True, []) if not default else (False, None)
-    if default == 0 and {"const": "intx"} in prop.get("anyOf", []):
+    if default == 0 and any(o.get("const") == "intx" for o in prop.get("anyOf", [])):
         return True, "intx"
     ref = prop.get("$ref", "")
     if isinstance(default, dict) and ref.startswith("#/$defs/"):

@@ -113,6 +113,16 @@ def format_bdf(bdf: int) -> str:
     return f"{bdf >> 8:02x}:{(bdf >> 3) & 0x1F:02x}.{bdf & 7}"
 
 
+class WordError(ValueError):
+    """A rejected word: ``index`` is its position in a list (so a report can point at the
+    word itself), ``hint`` a suggestion."""
+
+    def __init__(self, message: str, index: int | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.index = index
+        self.hint = hint
+
+
 def parse_flags(value: object, names: Mapping[str, int], what: str) -> int:
     """A flag word list (``[read, write]``) as a bit mask; integers are taken as raw bits.
 
@@ -123,9 +133,14 @@ def parse_flags(value: object, names: Mapping[str, int], what: str) -> int:
 
     if value is None:
         return 0
-    items = value if isinstance(value, (list, tuple)) else [value]
+    if isinstance(value, str) and "," in value:
+        words = [w.strip() for w in value.split(",") if w.strip()]
+        raise WordError(f"{what}s are a list of words, not one text {value!r}",
+                        hint=f"write [{', '.join(words)}]")
+    listed = isinstance(value, (list, tuple))
+    items = value if listed else [value]
     mask = 0
-    for item in items:
+    for index, item in enumerate(items):
         if isinstance(item, str) and item.strip().lower() in names:
             mask |= names[item.strip().lower()]
             continue
@@ -135,8 +150,8 @@ def parse_flags(value: object, names: Mapping[str, int], what: str) -> int:
         except ValueError:
             pass
         hint = did_you_mean(str(item), names)
-        raise ValueError(f"unknown {what} {item!r}" + (f"; {hint}" if hint else "")
-                         + f" (known: {', '.join(sorted(names))})")
+        raise WordError(f"unknown {what} {item!r}" + (f"; {hint}" if hint else "")
+                        + f" (known: {', '.join(names)})", index if listed else None)
     return mask
 
 
@@ -151,3 +166,8 @@ def format_flags(mask: int, names: Mapping[str, int]) -> list[str | int]:
     if rest:
         words.append(rest)
     return words
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 region``, ``2 regions``: a count with its noun in the right number."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -23,7 +23,8 @@ from . import jailhouse as jh
 from .collector import collector_paused
 from .diagnostics import Diagnostic, Location, did_you_mean, error, info, warning
 from .model import (Assembly, Cell, Link, LinkPlacement, PciDevice, PciLinkPlacement, Region,
-                    System, cell_arch, peer_links_of, regions_of_cell, sections_of)
+                    System, cell_arch, peer_links_of, regions_of_cell, sections_of,
+                    unreadable_keys_of)
 from .units import format_bdf, format_ranges
 
 PAGE = jh.PAGE_SIZE
@@ -167,8 +168,12 @@ def _several(noun: str, numbers: list[int] | set[int]) -> tuple[str, str]:
 
 
 def _span(start: int, end: int) -> str:
-    """A byte range as first-last address."""
-    return f"{start:#x}-{end - 1:#x}"
+    """A byte range as first-last address (a range past the 64-bit space, which MEM-WRAP
+    reports, is shown up to its last possible address)."""
+    return f"{min(start, ADDRESS_LIMIT - 1):#x}-{min(end, ADDRESS_LIMIT) - 1:#x}"
+
+
+ADDRESS_LIMIT = 1 << 64
 
 
 def _at(r: Region, key: str) -> Location | None:
@@ -283,7 +288,7 @@ def _cell_diagnostics(system: System | None, cell: Cell, regions: list[Region]) 
     _check_cell_name(cell, out)
     _check_cell_flags(system, cell, arch, out)
     _check_region_flags(cell, regions, is_root, out)
-    _check_cell_overlaps(cell, regions, out)
+    _check_cell_overlaps(system, cell, regions, out)
     _check_cpus(cell, out)
     _check_irqchips(cell, out)
     _check_pio(cell, arch, out)
@@ -422,7 +427,20 @@ def _overlapping_pairs(items: list[tuple[int, int, int]]) -> list[tuple[int, int
     return pairs
 
 
-def _check_cell_overlaps(cell: Cell, regions: list[Region], out: list[Diagnostic]) -> None:
+def _links_overlap(system: System | None, a: Link | None, b: Link | None) -> bool:
+    """Whether two different declared links cover common memory (LINK-OVERLAP says so once,
+    at the links; what their derived regions then do to each other is not repeated)."""
+    if system is None or a is None or b is None or a is b:
+        return False
+    return a.base < b.base + b.size and b.base < a.base + a.size
+
+
+def _derived_from(system: System | None, r: Region) -> Link | None:
+    return system.links.get(r.link) if system is not None and r.link is not None else None
+
+
+def _check_cell_overlaps(system: System | None, cell: Cell, regions: list[Region],
+                         out: list[Diagnostic]) -> None:
     comm = jh.MEM_COMM_REGION
     phys = [(r.phys, r.phys + r.size, i) for i, r in enumerate(regions)
             if r.size and not r.flags & comm]
@@ -431,6 +449,8 @@ def _check_cell_overlaps(cell: Cell, regions: list[Region], out: list[Diagnostic
                                      ("MEM-OVERLAP-VIRT", virt, "in the cell's address space", "virt")):
         for a, b in _overlapping_pairs(items):
             ra, rb = regions[a], regions[b]
+            if _links_overlap(system, _derived_from(system, ra), _derived_from(system, rb)):
+                continue
             sa, sb = getattr(ra, attr), getattr(rb, attr)
             lo, hi = max(sa, sb), min(sa + ra.size, sb + rb.size)
             out.append(error(rule, f"{_region_label(rb, b)} and {_region_label(ra, a)} of cell "
@@ -440,7 +460,7 @@ def _check_cell_overlaps(cell: Cell, regions: list[Region], out: list[Diagnostic
 
 
 def _check_cpus(cell: Cell, out: list[Diagnostic]) -> None:
-    if not cell.cpus:
+    if not cell.cpus and "cpus" not in unreadable_keys_of(cell):  # else reported as unreadable
         out.append(error("CPU-EMPTY", f"cell {cell.name!r} has no CPUs",
                          cell.location("cpus") if "cpus" in cell.model_fields_set else cell.location("name"),
                          hint="add 'cpus:'"))
@@ -622,6 +642,8 @@ def _check_placements(system: System | None, cell: Cell, out: list[Diagnostic]) 
                                  f"{item.link!r} in {key}, but a cell without a system has no links",
                                  item.location("link"), hint="add 'system: <name>' to the cell's file"))
             elif item.link not in links:
+                if item.link in system.unreadable_links:
+                    continue  # the link's own problem is reported where it is declared
                 out.append(error("LINK-PLACEMENT-UNKNOWN", f"cell {cell.name!r} places link "
                                  f"{item.link!r} in {key}, which system {system.name!r} does not declare",
                                  item.location("link"),
@@ -643,6 +665,7 @@ def _system_diagnostics(facts: _Facts) -> list[Diagnostic]:
     _check_reserved(facts, intervals, starts, out)
     _check_system_cpus(facts, out)
     _check_system_irqs(facts, out)
+    _check_link_overlaps(facts.system, out)
     views = _declared_link_views(facts, out) + _raw_link_views(facts, out)
     _check_system_pci(facts, views, out)
     _check_link_access(facts, views, intervals, starts, out)
@@ -688,6 +711,8 @@ def _check_root_coverage_and_isolation(facts: _Facts, intervals: list[AccessInte
                             shared_pairs[key] = (private, r)
     for rid, gaps in uncovered.items():
         r = region_of[rid]
+        if r.end > ADDRESS_LIMIT:
+            continue  # MEM-WRAP says what is wrong with it
         shown = ", ".join(_span(s, e) for s, e in gaps[:3])
         more = f" and {len(gaps) - 3} more ranges" if len(gaps) > 3 else ""
         out.append(error("MEM-NOT-IN-ROOT", f"{facts.describe(r)} ({_span(r.phys, r.end)}) is not "
@@ -885,10 +910,12 @@ def _declared_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView
                                  hint="remove the repetition"))
                 continue
             peers[peer] = i
-            if peer not in facts.names:
+            if peer not in facts.names and peer not in system.unreadable_cells:
                 out.append(error("LINK-PEER-UNKNOWN", f"{label}: peer {peer!r} is no cell of system "
                                  f"{system.name!r}", link.location("peers", i),
-                                 hint=did_you_mean(peer, names) or "pass the cell's file in the same call"))
+                                 # a cell already among the peers is no suggestion
+                                 hint=did_you_mean(peer, [c for c in names if c not in link.peers])
+                                 or "pass the cell's file in the same call"))
         if link.interrupts > jh.MAX_IVSHMEM_MSIX_VECTORS:
             out.append(error("LINK-MSIX", f"{label} asks for {link.interrupts} MSI-X vectors; at most "
                              f"{jh.MAX_IVSHMEM_MSIX_VECTORS}", link.location("interrupts")))
@@ -908,6 +935,26 @@ def _declared_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView
                                {i: p for p, i in peers.items()}, sections, link.base,
                                link.base + link.size))
     return views
+
+
+def _check_link_overlaps(system: System, out: list[Diagnostic]) -> None:
+    """Two declared links over common memory: one finding at the later one, naming both."""
+    spans = sorted(((link.base, link.base + link.size, i, name, link)
+                    for i, (name, link) in enumerate(system.links.items()) if link.size),
+                   key=lambda t: (t[0], t[2]))
+    reach: tuple[int, int, str, Link] | None = None  # the link reaching furthest so far
+    for start, end, index, name, link in spans:
+        if reach is not None and start < reach[0]:
+            first, second = sorted([(reach[1], reach[2], reach[3]), (index, name, link)],
+                                   key=lambda t: t[0])
+            lo, hi = start, min(end, reach[0])
+            out.append(error("LINK-OVERLAP", f"link {second[1]!r} overlaps link {first[1]!r} at "
+                             f"{_span(lo, hi)}", second[2].location(key=True),
+                             related=[first[2].location(key=True)],
+                             hint="move one link's base past the other's end (base + state table "
+                                  "+ rw section + peers x output section)"))
+        if reach is None or end > reach[0]:
+            reach = (end, index, name, link)
 
 
 def _check_link_protocol(label: str, link: Link, out: list[Diagnostic]) -> None:
@@ -1102,6 +1149,7 @@ def _check_link_access(facts: _Facts, views: list[_LinkView], intervals: list[Ac
     for view in views:
         if not view.sections:
             continue
+        view_link = view.node if isinstance(view.node, Link) else None
         # the TX promise: an output section is writable by its owner only
         for what, owner, lo, hi in view.sections:
             if owner is None:
@@ -1113,6 +1161,8 @@ def _check_link_access(facts: _Facts, views: list[_LinkView], intervals: list[Ac
                     if g.cell.name == owner_name or not g.access & WRITE:
                         continue
                     for r in g.regions:
+                        if _links_overlap(facts.system, _derived_from(facts.system, r), view_link):
+                            continue  # LINK-OVERLAP
                         if r.flags & WRITE and id(r) not in reported:
                             reported.add(id(r))
                             owner_text = f" ({owner_name})" if owner_name else ""
@@ -1130,6 +1180,8 @@ def _check_link_access(facts: _Facts, views: list[_LinkView], intervals: list[Ac
                 for r in g.regions:
                     if id(r) in reported or not r.flags & (READ | WRITE):
                         continue
+                    if _links_overlap(facts.system, _derived_from(facts.system, r), view_link):
+                        continue  # LINK-OVERLAP
                     reported.add(id(r))
                     access = "read and write" if r.flags & WRITE and r.flags & READ else \
                         ("write" if r.flags & WRITE else "read")

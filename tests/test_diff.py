@@ -152,7 +152,7 @@ def test_blobs_and_yaml_in_any_mix(run_cli, tmp_path):
     run_cli("build", new, "-o", other)
     code, out, _ = run_cli("diff", built / "receiver.cell", other / "receiver.cell")
     assert (code, out) == (1, "standalone cells:\n"
-                              "  ~ cell receiver: region at 0x10100000-0x101fffff flags +dma\n"
+                              "  ~ cell receiver: region 'loadable' flags +dma\n"
                               "1 change in meaning\n")
 
 

@@ -94,7 +94,8 @@ def test_example_root_cell_is_idiomatic():
     assert data["platform"]["iommus"] == [{"type": "intel", "base": 0xFED90000, "size": "4K"}]
     cell = data["cell"]
     assert cell["cpus"] == "0-3" and "cpu_set_size" not in cell
-    assert cell["memory"][7] == {"phys": 0xFED00000, "size": "1K",
+    # regions are named from what they are (here I/O at an address)
+    assert cell["memory"][7] == {"name": "io-0xfed00000", "phys": 0xFED00000, "size": "1K",
                                  "flags": ["read", "write", "io", "io-32"]}
     assert cell["irqchips"] == [{"address": 0xFEC00000, "id": 0xFF00, "pin_base": 0,
                                  "interrupts": "0-23"}]
@@ -102,7 +103,7 @@ def test_example_root_cell_is_idiomatic():
     assert [(g["name"], len(g["caps"])) for g in cell["pci_caps"]] == \
         [("caps-00-1f-2", 2), ("caps-00-02-0", 5)]
     assert cell["pci_caps"][1]["caps"][4] == {"id": 0x1, "extended": True, "start": 0x100,
-                                              "length": 4}
+                                              "length": 0x4}
     e1000e = cell["pci_devices"][2]
     assert e1000e == {"type": "device", "bdf": "00:02.0",
                       "bar_mask": [0xFFFE0000, 0xFFFE0000, 0xFFFFFFE0, 0xFFFFC000, 0, 0],
@@ -120,11 +121,11 @@ cell:
   flags: [passive-comm-region, virtual-console-permitted]
   cpus: 3
   memory:
-    - {{phys: 0x3ef00000, virt: 0x0, size: 1M, flags: [read, write, execute, loadable]}}
-    - {{virt: 0x100000, size: 4K, flags: [read, write, comm-region]}}
+    - {{name: loadable, phys: 0x3ef00000, virt: 0x0, size: 1M, flags: [read, write, execute, loadable]}}
+    - {{name: comm-region, virt: 0x100000, size: 4K, flags: [read, write, comm-region]}}
     - {{link: ivshmem-00-0e-0}}
   pio:
-    - {{base: 0x2f8, length: 8}}
+    - {{base: 0x2f8, length: 0x8}}
   pci_devices:
     - {{link: ivshmem-00-0e-0}}
 """
@@ -138,21 +139,21 @@ cell:
   flags: [passive-comm-region, virtual-console-permitted]
   cpus: 3
   memory:
-    - {{phys: 0x3ef00000, virt: 0x0, size: 1M, flags: [read, write, execute, loadable]}}
-    - {{virt: 0x100000, size: 4K, flags: [read, write, comm-region]}}
-    - {{name: ivshmem-00-0e-0, phys: 0x3f0f0000, size: 4K, flags: [read, rootshared]}}
-    - {{phys: 0x3f0f1000, size: 36K, flags: [read, write, rootshared]}}
-    - {{phys: 0x3f0fa000, size: 8K, flags: [read, rootshared]}}
-    - {{phys: 0x3f0fc000, size: 8K, flags: [read, write, rootshared]}}
-    - {{phys: 0x3f0fe000, size: 8K, flags: [read, rootshared]}}
+    - {{name: loadable, phys: 0x3ef00000, virt: 0x0, size: 1M, flags: [read, write, execute, loadable]}}
+    - {{name: comm-region, virt: 0x100000, size: 4K, flags: [read, write, comm-region]}}
+    - {{name: ivshmem-00-0e-0-state, phys: 0x3f0f0000, size: 4K, flags: [read, rootshared]}}
+    - {{name: ivshmem-00-0e-0-rw, phys: 0x3f0f1000, size: 36K, flags: [read, write, rootshared]}}
+    - {{name: ivshmem-00-0e-0-out0, phys: 0x3f0fa000, size: 8K, flags: [read, rootshared]}}
+    - {{name: ivshmem-00-0e-0-out1, phys: 0x3f0fc000, size: 8K, flags: [read, write, rootshared]}}
+    - {{name: ivshmem-00-0e-0-out2, phys: 0x3f0fe000, size: 8K, flags: [read, rootshared]}}
   pio:
-    - {{base: 0x2f8, length: 8}}
+    - {{base: 0x2f8, length: 0x8}}
   pci_devices:
     - type: ivshmem
       bdf: 00:0e.0
       bar_mask: [0xfffff000, 0xfffff000, 0, 0, 0, 0]
       msix_vectors: 16
-      shmem_regions: ivshmem-00-0e-0
+      shmem_regions: ivshmem-00-0e-0-state
       shmem_dev_id: 1
       shmem_peers: 3
 """
@@ -246,11 +247,11 @@ def test_link_whose_peer_breaks_the_layout_stays_raw():
     documents = _assert_round_trip(parsed)
     root, guest, rt = (d.data for d in documents)
     assert list(root["links"]) == ["virtio-block-00-0c-0", "veth-00-0f-0"]
-    assert rt["cell"]["memory"][2] == {"name": "ivshmem-00-0e-0", "phys": 0x3F0F0000,
+    assert rt["cell"]["memory"][2] == {"name": "ivshmem-00-0e-0-state", "phys": 0x3F0F0000,
                                        "size": "4K", "flags": ["read", "rootshared"]}
     assert rt["cell"]["pci_devices"] == [{
         "type": "ivshmem", "bdf": "00:0e.0", "bar_mask": list(jh.IVSHMEM_BAR_MASK_MSIX),
-        "msix_vectors": 16, "shmem_regions": "ivshmem-00-0e-0", "shmem_dev_id": 1,
+        "msix_vectors": 16, "shmem_regions": "ivshmem-00-0e-0-state", "shmem_dev_id": 1,
         "shmem_peers": 3}]
     message = ("ivshmem devices at 00:0e.0 kept as raw PCI devices and regions: memory region 3 "
                "of 'rt-app' is not what the link's layout gives peer 1 there")
@@ -461,7 +462,7 @@ def test_unknown_flag_bits_stay_raw_numbers():
                                "flags": jh.MEM_READ | 1 << 40}])
     documents, rebuilt = _round_trip([blob])
     assert documents[0].data["cell"]["memory"] == [
-        {"phys": 0x1000, "size": "4K", "flags": ["read", 1 << 40]}]
+        {"name": "read-only", "phys": 0x1000, "size": "4K", "flags": ["read", 1 << 40]}]
     assert "flags: [read, 0x10000000000]" in yaml_text_of(documents[0])
     assert rebuilt == {"c": blob_bytes_of(blob)}
 
@@ -473,8 +474,8 @@ def test_placeholder_and_comm_regions():
     blob = _cell_blob(memory=[zero, comm])
     documents, rebuilt = _round_trip([blob])
     assert documents[0].data["cell"]["memory"] == [
-        {"phys": 0, "size": 0}, {"virt": 0x100000, "size": "4K",
-                                 "flags": ["read", "write", "comm-region"]}]
+        {"size": 0}, {"name": "comm-region", "virt": 0x100000, "size": "4K",
+                      "flags": ["read", "write", "comm-region"]}]   # an empty slot: no placeholder values
     assert rebuilt == {"c": blob_bytes_of(blob)}
 
 

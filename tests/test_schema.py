@@ -34,7 +34,7 @@ def test_every_bad_value_in_a_file_is_reported_in_one_run():
     assert [(r, loc) for r, loc, _, _ in found] == [
         ("SCHEMA-VALUE", "bad-values.yaml:4:9"),
         ("SCHEMA-VALUE", "bad-values.yaml:6:31"),
-        ("SCHEMA-VALUE", "bad-values.yaml:6:42"),
+        ("SCHEMA-VALUE", "bad-values.yaml:6:49"),   # the bad word itself, not the [
         ("SCHEMA-VALUE", "bad-values.yaml:8:13"),
     ]
     messages = [m for _, _, m, _ in found]

@@ -327,6 +327,11 @@ CASES = [
          "link 'three' uses PCI address 00:02.0, which is physical device 'nic' of cell 'root'",
          ['base.yaml:21:38']),
     ]),
+    ('link-overlap', ['base.yaml', 'guest.yaml', 'link-overlap.yaml'], [
+        ('LINK-OVERLAP', 'link-overlap.yaml:8:3',
+         "link 'two' overlaps link 'one' at 0x3f002000-0x3f002fff",
+         ['link-overlap.yaml:7:3']),
+    ]),
     ('link-protocol', ['base.yaml', 'guest.yaml', 'link-protocol.yaml'], [
         ('LINK-PROTOCOL', 'link-protocol.yaml:4:98',
          "link 'reserved': protocol 0x0100 is reserved",

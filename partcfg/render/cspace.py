@@ -15,7 +15,7 @@ from ..diagnostics import ConfigError, error
 from ..layout import CellLayout, PciEntry, SystemLayout
 from ..model import format_protocol
 from ..names import file_stem_of
-from ..units import format_bdf, format_size
+from ..units import counted, format_bdf, format_size
 
 
 def link_entry_of(layout: CellLayout, link_name: str) -> PciEntry:
@@ -131,7 +131,7 @@ def _meaning(name: str, value: int, image: dict) -> str:
         "vendor_cap.base": "state table address in this cell's address space",
         "msix_cap.id": "MSI-X capability" + (" (linked)" if linked else " (unlinked: INTx)"),
         "msix_cap.next": "end of list",
-        "msix_cap.message_control": (f"{(value & iv.MSIX_TABLE_SIZE_MASK) + 1} vectors"
+        "msix_cap.message_control": (counted((value & iv.MSIX_TABLE_SIZE_MASK) + 1, "vector")
                                      if linked else "unused"),
         "msix_cap.table": f"BAR{value & 7}, offset {value & ~7:#x}",
         "msix_cap.pba": f"BAR{value & 7}, offset {value & ~7:#x}",

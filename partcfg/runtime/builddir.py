@@ -2,7 +2,7 @@
 
 The runtime reads what ``partcfg build`` wrote, never YAML: the ``.cell`` blobs (decoded
 by ``partcfg.blobread``) and, per cell, the ``<cell>/<link>.cspace`` configuration-space
-images. Like the hypervisor, it pairs the peers of a link by the ivshmem device's PCI
+images (and, to name a system built flat, the first lines of its firmware headers). Like the hypervisor, it pairs the peers of a link by the ivshmem device's PCI
 domain and BDF (device type 3) and refuses a set of blobs the hypervisor would refuse:
 no or two system configurations, cells of another architecture, duplicate names, memory
 or CPUs a non-root cell does not get from the root cell, link peers that disagree on the
@@ -11,6 +11,8 @@ with one clear diagnostic per problem.
 """
 
 from __future__ import annotations
+
+import re
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +121,25 @@ def system_dirs_of(path: Path) -> list[Path]:
                              Location(str(path)),
                              hint="give the directory `partcfg build -o DIR` wrote")])
     return systems
+
+
+_HEADER_SYSTEM = re.compile(rb'^ \* Firmware view of cell "[^"\n]*" of system "([^"\n]{1,200})"', re.M)
+HEADER_PROBE_BYTES = 512
+
+
+def system_name_in_headers_of(directory: Path) -> str | None:
+    """The system a flat build directory holds, as its firmware headers
+    (``<cell>/partcfg_<cell>.h``, first lines) name it; None when no header says.
+    The blobs themselves carry no system name, only the root cell's."""
+    for header in sorted(Path(directory).glob("*/partcfg_*.h")):
+        try:
+            with open(header, "rb") as handle:
+                found = _HEADER_SYSTEM.search(handle.read(HEADER_PROBE_BYTES))
+        except OSError:
+            continue
+        if found:
+            return found.group(1).decode("utf-8", errors="replace")
+    return None
 
 
 def _cell_name_of(blob: ParsedBlob) -> str:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from ..diagnostics import InputError, error
-from .builddir import system_build_of, system_dirs_of
+from .builddir import system_build_of, system_dirs_of, system_name_in_headers_of
 from .plan import memory_plan_of
 from .report import Check, RunReport, SystemRun, diagnostic_of_dict
 from .supervisor import EXCHANGE_COUNT
@@ -30,9 +30,10 @@ STDERR_TAIL = 4000
 
 
 def _names_of(path: Path, dirs: list[Path]) -> list[str | None]:
-    """A system built into its own subdirectory is named after it; a flat build after
-    its root cell (None: the supervisor takes the root cell's name)."""
-    return [None if d == path else d.name for d in dirs]
+    """A system built into its own subdirectory is named after it; a flat build by the
+    system its firmware headers name, else after its root cell (None: the supervisor
+    takes the root cell's name)."""
+    return [system_name_in_headers_of(d) if d == path else d.name for d in dirs]
 
 
 def run_build_dir(path: str | Path, seconds: float = 1.0, bench: bool = False,

@@ -46,6 +46,11 @@ EXCHANGE_COUNT = 5000
 STDERR_TAIL = 4000
 
 
+
+def _counted(n: int, noun: str) -> str:
+    """``1 section``, ``2 sections``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
 class Interrupted(BaseException):
     """SIGINT, SIGTERM or SIGHUP reached the supervisor (not an Exception: no handler of
     errors may swallow it)."""
@@ -152,8 +157,8 @@ class Supervisor:
             mapped = sum(1 for r in regions if r.pieces)
             self.run_report.subject("cell", cell.name,
                                     ("root cell, " if cell.is_root else "")
-                                    + f"{mapped} mapped regions from "
-                                    + f"{sum(len(r.pieces) for r in regions)} sections")
+                                    + f"{_counted(mapped, 'mapped region')} from "
+                                    + _counted(sum(len(r.pieces) for r in regions), "section"))
 
     def _link_subject(self, link: LinkInfo) -> Subject:
         return self.run_report.subject("link", link.label)
@@ -492,13 +497,13 @@ class Supervisor:
                                 link_rows[li].append(f"{cell.name}: {problem}")
             total = sum(len(r.pieces) for r in plan.regions)
             emulated = [r.index for r in plan.regions if r.kind == KIND_EMULATED]
-            detail = (f"{total} sections x read/write probed in a child process, matrix equals "
+            detail = (f"{_counted(total, 'section')} x read/write probed in a child process, matrix equals "
                       "the blob's flags")
             if refused:
-                detail += (f"; writes to the {refused} read-only sections faulted (SIGSEGV), "
+                detail += (f"; writes to the {'read-only section' if refused == 1 else f'{refused} read-only sections'} faulted (SIGSEGV), "
                            "and mprotect, a writable mmap and a read-write reopen were refused")
             if carved:
-                detail += f"; {carved} sections carved out of the root cell (no access)"
+                detail += f"; {_counted(carved, 'section')} carved out of the root cell (no access)"
             if emulated:
                 detail += f"; sub-page I/O regions {emulated} are emulated, not mapped"
             subject.checks.append(Check("permissions", not wrong, "; ".join(wrong[:6]) if wrong else detail))
@@ -513,7 +518,7 @@ class Supervisor:
             self._link_subject(link.info).checks.append(Check(
                 "permissions", not rows and link_counts[li] > 0,
                 "; ".join(rows[:6]) if rows else
-                f"{link_counts[li]} peer sections probed: " + ", ".join(said)))
+                f"{_counted(link_counts[li], 'peer section')} probed: " + ", ".join(said)))
 
     # --- discovery ------------------------------------------------------------------------------
 
