@@ -392,7 +392,7 @@ def _address_and_size(text: str) -> tuple[int, int]:
         raise typer.BadParameter(f"{text!r}: {exc} (e.g. 0x7fc00000:4M)") from None
 
 
-@app.command()
+@app.command(short_help="Write a starting system (platform + root cell) from a device tree.")
 @_guarded
 def init(board: Path = typer.Option(..., "--board", metavar="BOARD", help="the board's device tree blob (.dtb)"),
          output: Path = typer.Option(Path("."), "-o", "--output", help="output directory"),
@@ -428,7 +428,7 @@ def init(board: Path = typer.Option(..., "--board", metavar="BOARD", help="the b
     raise typer.Exit(EXIT_OK)
 
 
-@app.command()
+@app.command(short_help="Gather this x86 machine's description into a snapshot for --board.")
 @_guarded
 def collect(output: Path = typer.Option(..., "-o", "--output", help="the snapshot archive to write (board.tar)"),
             ) -> None:

@@ -58,7 +58,7 @@ def test_the_claimed_python_is_the_one_tested():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["requires-python"] == ">=3.11"
     assert sys.version_info >= (3, 11)
-    assert "(Python 3.11+)" in (ROOT / "README.md").read_text()
+    assert "Python 3.11 or newer" in (ROOT / "README.md").read_text()
     assert not [d for d in project["optional-dependencies"]["test"] if "python_version" in d]
 
 
