@@ -24,6 +24,7 @@ from .collector import collector_paused
 from .diagnostics import Diagnostic, Location, did_you_mean, error, info, warning
 from .model import (Assembly, Cell, Link, LinkPlacement, PciDevice, PciLinkPlacement, Region,
                     System, cell_arch, peer_links_of, regions_of_cell, sections_of)
+from .ivshmem import links_by_bdf
 from .units import format_bdf, format_ranges
 
 PAGE = jh.PAGE_SIZE
@@ -321,7 +322,7 @@ def _check_region_flags(cell: Cell, regions: list[Region], is_root: bool,
     # bits that need a closer look; most regions have none and skip the detailed checks
     suspect = jh.MEM_COMM_REGION | jh.MEM_IO_WIDTH_MASK | ~jh.MEM_KNOWN_MASK
     if is_root:
-        suspect |= jh.MEM_ROOTSHARED | jh.MEM_LOADABLE
+        suspect |= jh.MEM_LOADABLE
     comm_first: list[Region] = []
     page_bits = PAGE - 1
     limit = 1 << 64
@@ -360,7 +361,9 @@ def _check_region(cell: Cell, r: Region, index: int, is_root: bool, comm_first: 
         out.append(warning("MEM-FLAGS-UNKNOWN", f"{label} has flag bits {unknown:#x} that "
                            "revision 14 does not define", _at(r, "flags"), hint="remove the raw bits"))
     if is_root:
-        for word in ("rootshared", "loadable"):
+        # rootshared has no effect in the root cell either, but upstream's link helper
+        # macro sets it there on every board: not worth a warning
+        for word in ("loadable",):
             if flags & jh.MEM_FLAGS[word]:
                 out.append(warning("MEM-ROOT-FLAGS", f"{label}: {word} has no effect in the root cell",
                                    _at(r, "flags"), hint=f"remove {word}"))
@@ -690,12 +693,13 @@ def _check_root_coverage_and_isolation(facts: _Facts, intervals: list[AccessInte
         r = region_of[rid]
         shown = ", ".join(_span(s, e) for s, e in gaps[:3])
         more = f" and {len(gaps) - 3} more ranges" if len(gaps) > 3 else ""
-        out.append(error("MEM-NOT-IN-ROOT", f"{facts.describe(r)} ({_span(r.phys, r.end)}) is not "
-                         f"inside the root cell's memory: {shown}{more} "
-                         f"{'is' if len(gaps) == 1 and not more else 'are'} covered by no region of "
-                         f"root cell {facts.cells[0].name!r}", r.location(),
-                         hint="add the range to the root cell, fix the address, or mark the "
-                              "region rootshared"))
+        out.append(warning("MEM-NOT-IN-ROOT", f"{facts.describe(r)} ({_span(r.phys, r.end)}) is not "
+                           f"inside the root cell's memory: {shown}{more} "
+                           f"{'is' if len(gaps) == 1 and not more else 'are'} covered by no region of "
+                           f"root cell {facts.cells[0].name!r}; the hypervisor maps it into this "
+                           "cell only (legal, e.g. for a device window, but unusual)", r.location(),
+                           hint="if the range should come from the root cell, add it there or "
+                                "fix the address"))
     for private, r in shared_pairs.values():
         lo, hi = max(private.phys, r.phys), min(private.end, r.end)
         out.append(error("ISO-PRIVATE", f"{facts.describe(private)} is private (not rootshared), but "
@@ -849,7 +853,7 @@ def _check_system_irqs(facts: _Facts, out: list[Diagnostic]) -> None:
 @dataclass
 class _LinkView:
     label: str                              # "link 'demo'" or "ivshmem device 00:0e.0"
-    domain: int
+    domains: set[int]                       # every PCI domain its endpoints carry
     bdf: int
     node: object                            # the Link or the reference PciDevice
     key: tuple                              # location(*key) of that node names the link
@@ -904,7 +908,18 @@ def _declared_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView
         _check_link_protocol(label, link, out)
         sections = [(sec.label, sec.owner, link.base + sec.offset, link.base + sec.offset + sec.size)
                     for sec in sections_of(link) if sec.size]
-        views.append(_LinkView(label, link.domain, link.bdf, link, ("<name>",), peers,
+        for peer in link.peer_domains:
+            if peer not in link.peers:
+                out.append(error("LINK-PEER-UNKNOWN", f"{label}: peer_domains names {peer!r}, which "
+                                 "is no peer of the link", link.location("peer_domains", peer, key=True),
+                                 hint=did_you_mean(peer, link.peers) or "name one of the peers"))
+        _check_domains(label, [(peer, link.domain_of_peer(i),
+                                link.location("peer_domains", peer) if peer in link.peer_domains
+                                else link.location("domain") if "domain" in link.model_fields_set
+                                else link.location(key=True))
+                               for i, peer in enumerate(link.peers)], out)
+        domains = {link.domain_of_peer(i) for i in range(len(link.peers))} or {link.domain}
+        views.append(_LinkView(label, domains, link.bdf, link, ("<name>",), peers,
                                {i: p for p, i in peers.items()}, sections, link.base,
                                link.base + link.size))
     return views
@@ -933,21 +948,24 @@ def _check_link_protocol(label: str, link: Link, out: list[Diagnostic]) -> None:
 
 def _raw_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView]:
     """Raw ivshmem devices (declared as PCI devices, e.g. imported), paired across cells
-    by domain + BDF as the hypervisor pairs them."""
-    groups: dict[tuple[int, int], list[tuple[int, PciDevice, int | None]]] = {}
+    by BDF alone, as the hypervisor pairs them (:func:`ivshmem.links_by_bdf`)."""
+    endpoints: list[tuple[int, PciDevice, int | None]] = []
     for ci, cell in enumerate(facts.cells):
         for dev in cell.pci_devices:
             if isinstance(dev, PciDevice) and dev.type == jh.PCI_TYPE_IVSHMEM:
                 start = _shmem_start_of(dev, facts.regions[ci])
                 if start is not None and start + 2 + dev.shmem_peers > len(facts.regions[ci]):
                     start = None  # reported by PCI-SHMEM-RANGE
-                groups.setdefault((dev.domain, dev.bdf), []).append((ci, dev, start))
+                endpoints.append((ci, dev, start))
     views = []
-    for (domain, bdf), members in groups.items():
-        label = f"ivshmem device {_bdf_text(domain, bdf)}"
+    for bdf, members in links_by_bdf(endpoints, lambda m: m[1].bdf).items():
         members.sort(key=lambda m: (m[1].shmem_dev_id, m[0]))
         ref_ci, ref, ref_start = members[0]
+        label = f"ivshmem device {_bdf_text(ref.domain, bdf)}"
         ref_cell = facts.cells[ref_ci].name
+        _check_domains(label, [(facts.cells[ci].name, dev.domain, dev.location("domain")
+                                if "domain" in dev.model_fields_set else dev.location("bdf"))
+                               for ci, dev, _ in members], out)
 
         def layout_of(ci: int, dev: PciDevice, start: int | None):
             if start is None:
@@ -969,6 +987,9 @@ def _raw_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView]:
                                  hint="give each peer its own shmem_dev_id"))
             else:
                 seen_ids[dev.shmem_dev_id] = (ci, dev)
+                # (a second claimant's regions judged as that peer's would repeat the finding)
+                if start is not None and dev.shmem_dev_id < dev.shmem_peers:
+                    _check_peer_permissions(label, cell, dev, facts.regions[ci], start, out)
             if dev is ref:
                 continue
             for key, mine, theirs, what in (
@@ -1005,8 +1026,67 @@ def _raw_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView]:
             sections = [(what, k, r.phys, r.end) for what, k, r in entries if _is_physical(r)]
             if sections:
                 lo, hi = min(s[2] for s in sections), max(s[3] for s in sections)
-        views.append(_LinkView(label, domain, bdf, ref, ("bdf",), peers, owners, sections, lo, hi))
+        domains = {dev.domain for _, dev, _ in members}
+        views.append(_LinkView(label, domains, bdf, ref, ("bdf",), peers, owners, sections, lo, hi))
     return views
+
+
+def _check_domains(label: str, peers: list[tuple[str, int, Location | None]],
+                   out: list[Diagnostic]) -> None:
+    """One warning per link whose peers' device entries disagree on the PCI domain: the
+    hypervisor pairs by BDF alone, so they are still one link."""
+    by_domain: dict[int, list[tuple[str, Location | None]]] = {}
+    for name, domain, where in peers:
+        by_domain.setdefault(domain, []).append((name, where))
+    if len(by_domain) < 2:
+        return
+    groups = list(by_domain.items())
+    said = "; ".join(f"{'cells' if len(names) > 1 else 'cell'} "
+                     f"{', '.join(repr(n) for n, _ in names)} {'say' if len(names) > 1 else 'says'} "
+                     f"domain {domain}" for domain, names in groups)
+    first, second = groups[0][1][0], groups[1][1][0]
+    out.append(warning("LINK-DOMAIN", f"{label}: the peers disagree on the PCI domain ({said}); the "
+                       "hypervisor pairs ivshmem devices by BDF alone, so they are one link",
+                       second[1], related=[first[1]],
+                       hint="give every peer the same domain, unless this is deliberate "
+                            "(upstream root cells use their virtual PCI domain)"))
+
+
+def _check_peer_permissions(label: str, cell: str, dev: PciDevice, regions: list[Region],
+                            start: int, out: list[Diagnostic]) -> None:
+    """A raw device's entries must give its cell what spec/ivshmem-v2.md gives a peer:
+    the state table read-only, the read/write section read/write, its own output section
+    read/write, the others read-only (writing another peer's output section is reported,
+    on the effective-access map, by LINK-TX-WRITE)."""
+    me = dev.shmem_dev_id
+    entries = [("the state table", regions[start], READ, WRITE),
+               ("the read/write section", regions[start + 1], READ | WRITE, 0)]
+    entries += [("its own output section" if k == me else f"the output section of peer {k}",
+                 regions[start + 2 + k], READ | (WRITE if k == me else 0), 0)
+                for k in range(dev.shmem_peers)]
+    who = f"cell {cell!r} (peer {me})"
+    for index, (what, r, needed, forbidden) in enumerate(entries, start):
+        if r.is_placeholder:
+            continue
+        where = f"{_region_label(r, index)}"
+        if r.flags & forbidden:
+            out.append(error("LINK-PERMISSION", f"{label}: {who} maps {what} writable "
+                             f"through {where}; the state table is read-only for every peer "
+                             "(the hypervisor writes it)", _at(r, "flags"),
+                             related=[dev.location("bdf")], hint="remove write from the region"))
+        missing = needed & ~r.flags
+        if missing:
+            lacks = "read and write" if missing == READ | WRITE else \
+                ("write" if missing == WRITE else "read")
+            why = {"the read/write section": "it is writable by every peer",
+                   "the state table": "every peer reads the others' states there"}.get(
+                what, "a peer sends through its own output section" if what.startswith("its own")
+                else "every peer reads the others' output sections")
+            out.append(error("LINK-PERMISSION", f"{label}: {who} cannot {lacks} {what} "
+                             f"through {where}; {why}", _at(r, "flags"),
+                             related=[dev.location("bdf")],
+                             hint=f"add {' and '.join(w for w, b in (('read', READ), ('write', WRITE)) if missing & b)} "
+                                  "to the region's flags"))
 
 
 def _check_raw_protocols(label: str, members: list[tuple[str, PciDevice]],
@@ -1080,21 +1160,22 @@ def _check_system_pci(facts: _Facts, views: list[_LinkView], out: list[Diagnosti
                                  hint="a PCI function belongs to one non-root cell"))
             else:
                 physical[(dev.domain, dev.bdf)] = (cell, dev)
-    seen: dict[tuple[int, int], _LinkView] = {}
+    seen: dict[int, _LinkView] = {}   # the hypervisor pairs ivshmem endpoints by BDF alone
     for view in views:
-        key = (view.domain, view.bdf)
-        if key in seen:
-            out.append(error("LINK-BDF-DUPLICATE", f"{view.label} and {seen[key].label} have the same "
-                             f"PCI address {_bdf_text(*key)}", view.location,
-                             related=[seen[key].location], hint="give each link its own BDF"))
+        if view.bdf in seen:
+            out.append(error("LINK-BDF-DUPLICATE", f"{view.label} and {seen[view.bdf].label} have the "
+                             f"same PCI address {format_bdf(view.bdf)}", view.location,
+                             related=[seen[view.bdf].location], hint="give each link its own BDF"))
         else:
-            seen[key] = view
-        if key in first_owner:
-            cell, dev = first_owner[key]
-            out.append(error("LINK-BDF-CLASH", f"{view.label} uses PCI address {_bdf_text(*key)}, "
-                             f"which is physical device {dev.name or format_bdf(dev.bdf)!r} of cell "
-                             f"{cell.name!r}", view.location, related=[dev.location("bdf")],
-                             hint="pick a free BDF for the link"))
+            seen[view.bdf] = view
+        for domain in sorted(view.domains):
+            key = (domain, view.bdf)
+            if key in first_owner:
+                cell, dev = first_owner[key]
+                out.append(error("LINK-BDF-CLASH", f"{view.label} uses PCI address {_bdf_text(*key)}, "
+                                 f"which is physical device {dev.name or format_bdf(dev.bdf)!r} of cell "
+                                 f"{cell.name!r}", view.location, related=[dev.location("bdf")],
+                                 hint="pick a free BDF for the link"))
 
 
 def _check_link_access(facts: _Facts, views: list[_LinkView], intervals: list[AccessInterval],
