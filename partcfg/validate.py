@@ -348,14 +348,12 @@ def _check_region(cell: Cell, r: Region, index: int, is_root: bool, comm_first: 
     if r.phys + r.size > 1 << 64 or r.virt + r.size > 1 << 64:
         out.append(error("MEM-WRAP", f"{label} ends beyond the 64-bit address space",
                          _at(r, "size")))
+    # the widths are a mask of allowed access sizes (hypervisor/mmio.c): several are fine
     widths = [f"io-{8 << n}" for n, w in enumerate(IO_WIDTHS) if flags & w]
     if widths and not flags & jh.MEM_IO:
-        out.append(error("MEM-IO-WIDTH", f"{label} has access width {widths[0]} but not the io flag",
-                         _at(r, "flags"), hint="add io, or remove the access width"))
-    if len(widths) > 1:
-        out.append(error("MEM-IO-WIDTH", f"{label} has {len(widths)} access widths "
-                         f"({', '.join(widths)}); a region has at most one", _at(r, "flags"),
-                         hint="keep one access width"))
+        out.append(error("MEM-IO-WIDTH", f"{label} has access width{'s' if len(widths) > 1 else ''} "
+                         f"{', '.join(widths)} but not the io flag",
+                         _at(r, "flags"), hint="add io, or remove the access widths"))
     unknown = flags & ~jh.MEM_KNOWN_MASK
     if unknown:
         out.append(warning("MEM-FLAGS-UNKNOWN", f"{label} has flag bits {unknown:#x} that "
@@ -385,9 +383,21 @@ def _check_region(cell: Cell, r: Region, index: int, is_root: bool, comm_first: 
 
 
 def _check_alignment(label: str, r: Region, out: list[Diagnostic]) -> None:
-    if r.flags & jh.MEM_IO and r.flags & jh.MEM_IO_WIDTH_MASK:
-        return  # sub-page MMIO, handled by the hypervisor's access-width emulation
     comm = r.flags & jh.MEM_COMM_REGION
+    # The hypervisor emulates a region whose virt or size is not page-aligned (sub-page):
+    # every access traps and passes only when its size bit is among the region's widths
+    # (and, naturally unaligned, with io-unaligned) - hypervisor/mmio.c.
+    if not comm and (r.virt % PAGE or r.size % PAGE):
+        if not r.flags & jh.MEM_IO_WIDTH_MASK:
+            what = " and ".join(f"{key} {value:#x}" for key, value in (("virt", r.virt), ("size", r.size))
+                                if value % PAGE)
+            out.append(error("MEM-SUBPAGE-WIDTH", f"{label} is a sub-page region ({what} not a "
+                             "multiple of 4 KiB) without an access width: the hypervisor emulates "
+                             "it and will refuse every access to it", _at(r, "flags"),
+                             hint="add the access sizes the device is used with (io-8, io-16, io-32, "
+                                  "io-64; several together are fine) and io-unaligned if it is "
+                                  "accessed at unaligned addresses; or align it to 4 KiB"))
+        return
     bad = [(key, value) for key, value in (("phys", r.phys), ("virt", r.virt), ("size", r.size))
            if value % PAGE and not (comm and key == "phys")]
     if not bad:
@@ -396,8 +406,7 @@ def _check_alignment(label: str, r: Region, out: list[Diagnostic]) -> None:
     what = " and ".join(f"{key} {value:#x}" for key, value in bad)
     out.append(error("MEM-ALIGN", f"{label}: {what} "
                      f"{'is not a multiple' if len(bad) == 1 else 'are not multiples'} of 4 KiB", at,
-                     hint="align it to 4 KiB; only IO regions with an access width "
-                          "(io-8/16/32/64) may be sub-page"))
+                     hint="align it to 4 KiB"))
 
 
 def _overlapping_pairs(items: list[tuple[int, int, int]]) -> list[tuple[int, int]]:

@@ -2,8 +2,9 @@
 
 The runtime reads what ``partcfg build`` wrote, never YAML: the ``.cell`` blobs (decoded
 by ``partcfg.blobread``) and, per cell, the ``<cell>/<link>.cspace`` configuration-space
-images. Like the hypervisor, it pairs the peers of a link by the ivshmem device's PCI
-domain and BDF (device type 3) and refuses a set of blobs the hypervisor would refuse:
+images. Like the hypervisor, it pairs the peers of a link by the ivshmem device's BDF
+alone (device type 3; ``ivshmem.links_by_bdf``, the pairing validation and import use
+too) and refuses a set of blobs the hypervisor would refuse:
 no or two system configurations, cells of another architecture, duplicate names, memory
 or CPUs a non-root cell does not get from the root cell, link peers that disagree on the
 region or claim the same peer ID. Every refusal is an :class:`InputError` (exit code 2)
@@ -18,7 +19,7 @@ from pathlib import Path
 from .. import jailhouse as jh
 from ..blobread import ParsedBlob, parsed_blob_file
 from ..diagnostics import BlobError, Diagnostic, InputError, Location, error
-from ..ivshmem import link_view_of
+from ..ivshmem import link_view_of, links_by_bdf
 from ..units import format_bdf
 
 CELL_SUFFIX = ".cell"
@@ -60,9 +61,10 @@ class LinkPeer:
 
 @dataclass
 class LinkInfo:
-    """A shared-memory link as the hypervisor sees it: the ivshmem devices with one
-    domain:BDF, their common region and the peers present in this build."""
-    domain: int
+    """A shared-memory link as the hypervisor sees it: the ivshmem devices with one BDF
+    (whatever PCI domain each says), their common region and the peers present in this
+    build."""
+    domain: int                         # the domain of the first peer's device (for labels)
     bdf: int
     name: str
     max_peers: int
@@ -274,17 +276,14 @@ def _same_protocol(a: int, b: int) -> bool:
 
 def _links_of(cells: list[CellBlob]) -> tuple[list[LinkInfo], list[Diagnostic]]:
     problems: list[Diagnostic] = []
-    groups: dict[tuple[int, int], list[LinkPeer]] = {}
-    for ci, cell in enumerate(cells):
-        for di, dev in enumerate(cell.devices):
-            if dev["type"] != jh.PCI_TYPE_IVSHMEM:
-                continue
-            groups.setdefault((dev["domain"], dev["bdf"]), []).append(
-                LinkPeer(ci, di, dev["shmem_dev_id"]))
+    endpoints = [LinkPeer(ci, di, dev["shmem_dev_id"]) for ci, cell in enumerate(cells)
+                 for di, dev in enumerate(cell.devices) if dev["type"] == jh.PCI_TYPE_IVSHMEM]
+    groups = links_by_bdf(endpoints, lambda p: cells[p.cell].devices[p.device]["bdf"])
     links = []
-    for (domain, bdf), members in sorted(groups.items()):
-        where = f"{domain:04x}:{format_bdf(bdf)}"
+    for bdf, members in sorted(groups.items()):
         first = members[0]
+        domain = cells[first.cell].devices[first.device]["domain"]
+        where = f"{domain:04x}:{format_bdf(bdf)}"
         first_cell, first_dev = cells[first.cell], cells[first.cell].devices[first.device]
         max_peers = first_dev["shmem_peers"]
         peers: dict[int, LinkPeer] = {}
