@@ -95,19 +95,20 @@ def test_board_build_writes_an_image_for_every_ivshmem_device(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", BOARD_NAMES)
-def test_imported_board_runs(name, tmp_path):
+def test_board_runs_raw_and_imported(name, tmp_path):
+    """``partcfg run`` runs what ``build`` accepts: the raw board (every link a pair of raw
+    ivshmem devices, root in domain 1) and its import (every link lifted)."""
     runner = CliRunner()
-    built = tmp_path / "built"
-    result = runner.invoke(app, ["build", *map(str, board_files(name)), "-o", str(built)])
+    runs = tmp_path / "runs"
+    result = runner.invoke(app, ["build", *map(str, board_files(name)), "-o", str(runs / "raw")])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["import", *map(str, sorted(built.glob("*.cell"))),
+    result = runner.invoke(app, ["import", *map(str, sorted((runs / "raw").glob("*.cell"))),
                                  "-o", str(tmp_path / "yaml")])
     assert result.exit_code == 0, result.output
-    rebuilt = tmp_path / "rebuilt"
-    result = runner.invoke(app, ["build", str(tmp_path / "yaml"), "-o", str(rebuilt)])
+    result = runner.invoke(app, ["build", str(tmp_path / "yaml"), "-o", str(runs / "imported")])
     assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["run", str(rebuilt), "--seconds", "0.2"], catch_exceptions=False)
+    result = runner.invoke(app, ["run", str(runs), "--seconds", "0.2"], catch_exceptions=False)
     assert result.exit_code == 0, result.stdout
-    assert result.stdout.rstrip().endswith("checks held")
+    assert result.stdout.count(": held") == 2 and result.stdout.rstrip().endswith("checks held")
     for peers in LINKS[name].values():
-        assert f"{len(peers)} peers (" in result.stdout
+        assert result.stdout.count(f"{len(peers)} peers (0: {peers[0]}") == 2
