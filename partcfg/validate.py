@@ -35,6 +35,8 @@ AARCH32_FLAG = jh.CELL_FLAGS["aarch32"]
 IO_WIDTHS = (0x10000, 0x20000, 0x40000, 0x80000)
 PIO_SPACE = 0x10000
 PINS_PER_IRQCHIP = 128
+GIC_MAX_LINES = 1024
+CONFIG_PAGES_LIMIT = 16        # cell create maps the configuration into 16 temporary pages
 XAPIC_BASE = 0xFEE00000
 PCI_PHYSICAL_TYPES = (jh.PCI_TYPES["device"], jh.PCI_TYPES["bridge"])
 MAX_PCI_CAPS = 0xFFFF
@@ -286,7 +288,8 @@ def _cell_diagnostics(system: System | None, cell: Cell, regions: list[Region]) 
     _check_region_flags(cell, regions, is_root, out)
     _check_cell_overlaps(cell, regions, out)
     _check_cpus(cell, out)
-    _check_irqchips(cell, out)
+    _check_irqchips(system, cell, arch, out)
+    _check_config_size(system, cell, regions, is_root, out)
     _check_pio(cell, arch, out)
     _check_pci_caps(cell, out)
     _check_raw_ivshmem(cell, regions, out)
@@ -308,9 +311,13 @@ def _check_cell_flags(system: System | None, cell: Cell, arch: int | None,
                       out: list[Diagnostic]) -> None:
     if cell.flags & AARCH32_FLAG and arch is not None and arch != ARCH_ARM64:
         what = f"system {system.name!r}" if system is not None else "the cell"
+        hint = ("an AArch32 cell on an arm64 system keeps architecture arm64 and the aarch32 "
+                "flag (the driver refuses any other architecture byte); on a 32-bit arm system "
+                "every cell is AArch32 already: remove the flag") if arch == ARCH_ARM else \
+            "x86 has no AArch32 cells: remove the aarch32 flag"
         out.append(error("CELL-AARCH32", f"cell {cell.name!r} has the aarch32 flag, but {what} is "
                          f"{_arch_name(arch)}; only arm64 systems host AArch32 cells",
-                         cell.location("flags"), hint="remove the aarch32 flag"))
+                         cell.location("flags"), hint=hint))
 
 
 def _arch_name(arch: int) -> str:
@@ -451,6 +458,30 @@ def _check_cell_overlaps(cell: Cell, regions: list[Region], out: list[Diagnostic
                              hint="shrink or move one of them"))
 
 
+def _check_config_size(system: System | None, cell: Cell, regions: list[Region], is_root: bool,
+                       out: list[Diagnostic]) -> None:
+    """cell create refuses a configuration (descriptor plus arrays, as
+    jailhouse_cell_config_size counts it) larger than 16 pages (-E2BIG)."""
+    if is_root:
+        return  # the system configuration is copied at enable, not mapped this way
+    links = sum(1 for link in (system.links.values() if system is not None else ())
+                if cell.name in link.peers)
+    devices = sum(1 for d in cell.pci_devices if isinstance(d, PciDevice)) + links
+    cpu_set = cell.cpu_set_size if cell.cpu_set_size is not None else \
+        8 * (max(cell.cpus, default=0) // 64 + 1)
+    size = (jh.CELL_DESC.size + cpu_set + len(regions) * jh.MEMORY.size
+            + len(cell.cache_regions) * jh.CACHE.size + len(cell.irqchips) * jh.IRQCHIP.size
+            + len(cell.pio) * jh.PIO.size + devices * jh.PCI_DEVICE.size
+            + sum(len(g.caps) for g in cell.pci_caps) * jh.PCI_CAPABILITY.size
+            + len(cell.stream_ids) * jh.STREAM_ID.size)
+    limit = CONFIG_PAGES_LIMIT * PAGE
+    if size > limit:
+        out.append(error("CELL-CONFIG-SIZE", f"the configuration of cell {cell.name!r} is {size} bytes "
+                         f"({len(regions)} memory regions, {devices} PCI devices, ...); cell create "
+                         f"refuses more than {CONFIG_PAGES_LIMIT} pages ({limit} bytes)",
+                         cell.location("name"), hint="merge regions or drop unused array entries"))
+
+
 def _check_cpus(cell: Cell, out: list[Diagnostic]) -> None:
     if not cell.cpus:
         out.append(error("CPU-EMPTY", f"cell {cell.name!r} has no CPUs",
@@ -471,8 +502,29 @@ def _lines_in_window(chip) -> set[int]:
     return {x for x in chip.interrupts if chip.pin_base <= x < chip.pin_base + PINS_PER_IRQCHIP}
 
 
-def _check_irqchips(cell: Cell, out: list[Diagnostic]) -> None:
+def _check_irqchips(system: System | None, cell: Cell, arch: int | None,
+                    out: list[Diagnostic]) -> None:
+    gicd = system.platform.arm.gicd_base if system is not None and system.platform.arm else None
     for chip in cell.irqchips:
+        if arch in (ARCH_ARM, ARCH_ARM64):
+            if gicd is not None and chip.address != gicd:
+                out.append(warning("IRQ-CHIP-IGNORED", f"cell {cell.name!r}: irqchip {chip.address:#x} "
+                                   f"is not the GIC distributor ({gicd:#x}); the hypervisor ignores "
+                                   "the entry, so the cell gets none of its lines",
+                                   chip.location("address"),
+                                   related=[system.platform.arm.location("gicd_base")],  # type: ignore[union-attr]
+                                   hint="use the platform's gicd_base as the address"))
+                continue
+            if chip.pin_base % 32 or chip.pin_base + PINS_PER_IRQCHIP > GIC_MAX_LINES:
+                why = "is not a multiple of 32" if chip.pin_base % 32 else \
+                    f"puts the 128-line window above line {GIC_MAX_LINES}"
+                out.append(error("IRQ-PIN-BASE", f"cell {cell.name!r}: irqchip pin_base {chip.pin_base} "
+                                 f"{why}; the hypervisor refuses the configuration", chip.location("pin_base"),
+                                 hint="use pin_base 32, 160, ... up to 896"))
+        elif arch == ARCH_X86 and chip.pin_base != 0:
+            out.append(error("IRQ-PIN-BASE", f"cell {cell.name!r}: IOAPIC irqchip {chip.address:#x} has "
+                             f"pin_base {chip.pin_base}; the hypervisor refuses any IOAPIC entry whose "
+                             "pin_base is not 0", chip.location("pin_base"), hint="set pin_base to 0"))
         outside = [x for x in chip.interrupts
                    if not chip.pin_base <= x < chip.pin_base + PINS_PER_IRQCHIP]
         if outside:
@@ -573,7 +625,8 @@ def _check_raw_ivshmem(cell: Cell, regions: list[Region], out: list[Diagnostic])
                              f"{jh.MAX_SHMEM_PEERS} peers", dev.location("shmem_peers")))
         elif dev.shmem_dev_id >= peers:
             out.append(error("LINK-DEV-ID", f"{label} has shmem_dev_id {dev.shmem_dev_id}, but "
-                             f"peer IDs of a {peers}-peer link are 0-{peers - 1}",
+                             f"peer IDs of a {peers}-peer link are 0-{peers - 1}: the cell sees an "
+                             "ID outside its own peer count",
                              dev.location("shmem_dev_id")))
         if dev.msix_vectors > jh.MAX_IVSHMEM_MSIX_VECTORS:
             out.append(error("LINK-MSIX", f"{label} has {dev.msix_vectors} MSI-X vectors; at most "
@@ -658,7 +711,43 @@ def _system_diagnostics(facts: _Facts) -> list[Diagnostic]:
     views = _declared_link_views(facts, out) + _raw_link_views(facts, out)
     _check_system_pci(facts, views, out)
     _check_link_access(facts, views, intervals, starts, out)
+    _check_intx_lines(facts, out)
     return out
+
+
+def _check_intx_lines(facts: _Facts, out: list[Diagnostic]) -> None:
+    """ARM: a link with INTx raises SPI 32 + vpci_irq_base + pin - 1 in each peer, pin
+    ((bdf >> 3) & 3) + 1 (arm-common/ivshmem.c); a cell that does not own that line in
+    its GIC irqchip entry never sees the link's interrupts."""
+    system = facts.system
+    if system.arch not in (ARCH_ARM, ARCH_ARM64):
+        return
+    gicd = system.platform.arm.gicd_base if system.platform.arm is not None else None
+    by_peer = peer_links_of(system)
+    for cell in facts.cells:
+        endpoints = [(f"ivshmem device {_bdf_text(d.domain, d.bdf)}", d.bdf, d.msix_vectors,
+                      d.location("bdf")) for d in cell.pci_devices
+                     if isinstance(d, PciDevice) and d.type == jh.PCI_TYPE_IVSHMEM]
+        endpoints += [(f"link {name!r}", link.bdf, link.interrupts, link.location(key=True))
+                      for name, link, _ in by_peer.get(cell.name, [])]
+        owned: set[int] = set()
+        for chip in cell.irqchips:
+            if gicd is None or chip.address == gicd:
+                owned |= _lines_in_window(chip)
+        for label, bdf, msix, where in endpoints:
+            if msix:
+                continue
+            pin = ((bdf >> 3) & 3) + 1
+            line = 32 + cell.vpci_irq_base + pin - 1
+            if line not in owned:
+                out.append(error(
+                    "LINK-INTX-IRQ", f"cell {cell.name!r}: {label} uses INTx (INT{'ABCD'[pin - 1]}), "
+                    f"which raises SPI {line} (32 + vpci_irq_base {cell.vpci_irq_base} + pin {pin} - 1); "
+                    "the cell does not own that line in its GIC irqchip, so it never sees the "
+                    "link's interrupts", where,
+                    related=[cell.location("vpci_irq_base") if "vpci_irq_base" in cell.model_fields_set
+                             else cell.location("name")],
+                    hint=f"add line {line} to the cell's irqchip, or change vpci_irq_base"))
 
 
 def _check_root_coverage_and_isolation(facts: _Facts, intervals: list[AccessInterval],
@@ -747,14 +836,17 @@ def _reserved_ranges_of(facts: _Facts) -> list[tuple[int, int, str, str, Locatio
                                chip.location("address")))
     elif p.arm is not None:
         arm = p.arm
-        v3 = arm.gic_version == 3
-        root_cpus = (max(system.root.cpus) + 1) if system.root.cpus else 1
+        v3 = arm.gic_version >= 3
+        # one redistributor per CPU of the system (all CPUs are the root's at enable), in
+        # sequence from gicr_base: 128 KiB each on GICv3, 256 KiB on GICv4
+        cpus = (max(system.root.cpus) + 1) if system.root.cpus else 1
+        redistributor = 0x40000 if arm.gic_version >= 4 else 0x20000
         for key, size, what in (("gicd_base", 0x10000 if v3 else PAGE, "the GIC distributor"),
-                                ("gicc_base", 2 * PAGE, "the GIC CPU interface"),
-                                ("gich_base", PAGE, "the GIC hypervisor interface"),
-                                ("gicv_base", 2 * PAGE, "the GIC virtual CPU interface"),
-                                ("gicr_base", 0x20000 * root_cpus if v3 else 0,
-                                 "the GIC redistributors")):
+                                ("gicc_base", 0x2000, "the GIC CPU interface"),
+                                ("gich_base", 0x2000, "the GIC hypervisor interface"),
+                                ("gicv_base", 0x2000, "the GIC virtual CPU interface"),
+                                ("gicr_base", redistributor * cpus if v3 else 0,
+                                 f"the GIC redistributors ({cpus} CPUs)")):
             base = getattr(arm, key)
             if base and size:
                 result.append((base, base + size, "MEM-IRQCHIP", what, arm.location(key)))
@@ -811,6 +903,10 @@ def _check_system_cpus(facts: _Facts, out: list[Diagnostic]) -> None:
                              cell.location("cpus"), related=[other.location("cpus")],
                              hint="a CPU belongs to one non-root cell"))
         taken.update(cell.cpus)
+        if facts.system.arch == ARCH_X86 and 0 in cell.cpus:
+            out.append(warning("CPU-ZERO", f"cell {cell.name!r} takes CPU 0; x86 Linux in the root cell "
+                               "usually cannot take CPU 0 offline, so cell create fails there",
+                               cell.location("cpus"), hint="give the cell another CPU"))
     if root_cpus and root_cpus <= taken:
         takers = [c.location("cpus") for c in facts.system.cells if root_cpus & set(c.cpus)]
         out.append(error("CPU-ROOT-NONE", f"the non-root cells take every CPU of root cell "
@@ -827,8 +923,11 @@ def _check_system_irqs(facts: _Facts, out: list[Diagnostic]) -> None:
         root_lines.setdefault(chip.address, set()).update(_lines_in_window(chip))
         root_chip.setdefault(chip.address, chip)
     owner: dict[tuple[int, int], tuple[Cell, object]] = {}
+    arm = facts.system.platform.arm if facts.system.arch in (ARCH_ARM, ARCH_ARM64) else None
     for cell in facts.system.cells:
         for chip in cell.irqchips:
+            if arm is not None and chip.address != arm.gicd_base:
+                continue  # ignored by the hypervisor (IRQ-CHIP-IGNORED says so)
             lines = sorted(_lines_in_window(chip))
             mine = root_lines.get(chip.address, set())
             foreign = [x for x in lines if x not in mine]
