@@ -269,8 +269,10 @@ def _link_of(bdf: int, devices: list[tuple[_Entry, int]]):
             return f"the device of {e.cell_name!r} sets {', '.join(extra)}, which a link leaves 0"
         for key in ("iommu", "bar_mask", "num_msix_vectors"):
             if d[key] != first[key]:
-                return (f"{key}: {e.cell_name!r} (peer {d['shmem_dev_id']}) says {_shown(d[key])}, "
-                        f"{e0.cell_name!r} (peer 0) says {_shown(first[key])}")
+                mine, theirs = (_shown(v) if isinstance(v, (list, tuple)) else str(v)
+                                for v in (d[key], first[key]))
+                return (f"{key}: {e.cell_name!r} (peer {d['shmem_dev_id']}) says {mine}, "
+                        f"{e0.cell_name!r} (peer 0) says {theirs}")
     peer_names = [e.cell_name for e, _, _ in by_id]
     domain = first["domain"]
 
@@ -286,8 +288,9 @@ def _link_of(bdf: int, devices: list[tuple[_Entry, int]]):
         device = protocols[backs[0]] - 0xC000 if len(backs) == 1 else -1
         if len(backs) != 1 or any(p != 0x8000 + device for k, p in enumerate(protocols)
                                   if k != backs[0]):
-            return ("the peers disagree on the protocol (" + ", ".join(f"{p:#06x}" for p in protocols)
-                    + ") and are not one virtio back-end with front-ends")
+            return ("shmem_protocol: " + ", ".join(
+                f"{n!r} (peer {k}) says {p:#06x}" for k, (n, p) in enumerate(zip(peer_names, protocols)))
+                + "; not one protocol, nor one virtio back-end with front-ends")
         protocol_value = f"virtio:{_virtio_device(device)}"
         backend = peer_names[backs[0]]
         prefix = f"virtio-{_virtio_device(device)}"
