@@ -446,14 +446,29 @@ def _check_cell_overlaps(cell: Cell, regions: list[Region], out: list[Diagnostic
     phys = [(r.phys, r.phys + r.size, i) for i, r in enumerate(regions)
             if r.size and not r.flags & comm]
     virt = [(r.virt, r.virt + r.size, i) for i, r in enumerate(regions) if r.size]
-    for rule, items, space, attr in (("MEM-OVERLAP-PHYS", phys, "physically", "phys"),
-                                     ("MEM-OVERLAP-VIRT", virt, "in the cell's address space", "virt")):
-        for a, b in _overlapping_pairs(items):
+    phys_pairs = _overlapping_pairs(phys)
+    virt_pairs = _overlapping_pairs(virt)
+    both = set(phys_pairs) & set(virt_pairs) if phys_pairs and virt_pairs else set()
+
+    def span_of(a: int, b: int, attr: str) -> str:
+        ra, rb = regions[a], regions[b]
+        sa, sb = getattr(ra, attr), getattr(rb, attr)
+        return _span(max(sa, sb), min(sa + ra.size, sb + rb.size))
+
+    for rule, pairs, space, attr in (("MEM-OVERLAP-PHYS", phys_pairs, "physically", "phys"),
+                                     ("MEM-OVERLAP-VIRT", virt_pairs, "in the cell's address space", "virt")):
+        for a, b in pairs:
+            where = f"{space} at {span_of(a, b, attr)}"
+            if (a, b) in both:
+                if rule == "MEM-OVERLAP-VIRT":
+                    continue  # one overlap, reported once (with the physical one)
+                virt_span = span_of(a, b, "virt")
+                where = (f"physically and in the cell's address space at {virt_span}"
+                         if virt_span == span_of(a, b, "phys") else
+                         f"{where} and in the cell's address space at {virt_span}")
             ra, rb = regions[a], regions[b]
-            sa, sb = getattr(ra, attr), getattr(rb, attr)
-            lo, hi = max(sa, sb), min(sa + ra.size, sb + rb.size)
             out.append(error(rule, f"{_region_label(rb, b)} and {_region_label(ra, a)} of cell "
-                             f"{cell.name!r} overlap {space} at {_span(lo, hi)}",
+                             f"{cell.name!r} overlap {where}",
                              rb.location(), related=[ra.location()],
                              hint="shrink or move one of them"))
 
@@ -1291,27 +1306,38 @@ def _check_link_access(facts: _Facts, views: list[_LinkView], intervals: list[Ac
     for view in views:
         if not view.sections:
             continue
-        # the TX promise: an output section is writable by its owner only
+        # the TX promise: an output section is writable by its owner only. One finding per
+        # region, naming every output section it can write.
+        tx: dict[int, tuple[Region, list[tuple[str, int, int]]]] = {}
         for what, owner, lo, hi in view.sections:
             if owner is None:
                 continue
             owner_name = view.owners.get(owner)
-            reported: set[int] = set()
+            owner_text = f" ({owner_name})" if owner_name else ""
             for iv in _intervals_within(intervals, starts, lo, hi):
                 for g in iv.cells:
                     if g.cell.name == owner_name or not g.access & WRITE:
                         continue
                     for r in g.regions:
-                        if r.flags & WRITE and id(r) not in reported:
-                            reported.add(id(r))
-                            owner_text = f" ({owner_name})" if owner_name else ""
-                            out.append(error(
-                                "LINK-TX-WRITE", f"the {what}{owner_text} of {view.label} "
-                                f"({_span(lo, hi)}) is writable by {facts.describe(r)}; only its "
-                                "owner may write it", r.location(), related=[view.location],
-                                hint="make the region read-only or keep it off the section"))
-        # nobody outside the link may read or write it
-        reported = set()
+                        if r.flags & WRITE:
+                            hit = tx.setdefault(id(r), (r, []))[1]
+                            if not hit or hit[-1][0] != what + owner_text:
+                                hit.append((what + owner_text, lo, hi))
+        for r, hits in tx.values():
+            if len(hits) == 1:
+                what, lo, hi = hits[0]
+                text = f"the {what} of {view.label} ({_span(lo, hi)}) is"
+            else:
+                names = [h[0].removeprefix("output section of ") for h in hits]
+                text = (f"the output sections of {', '.join(names[:-1])} and {names[-1]} of "
+                        f"{view.label} ({_span(hits[0][1], hits[-1][2])}) are")
+            out.append(error("LINK-TX-WRITE", f"{text} writable by {facts.describe(r)}; only "
+                             f"{'its' if len(hits) == 1 else 'each one' + chr(39) + 's'} owner may write it",
+                             r.location(), related=[view.location],
+                             hint="make the region read-only or keep it off the section"))
+        # nobody outside the link may read or write it (a region already reported for
+        # writing an output section is not reported again)
+        reported = set(tx)
         for iv in _intervals_within(intervals, starts, view.start, view.end):
             for g in iv.cells:
                 if g.cell.name in view.peers or not g.access & (READ | WRITE):
