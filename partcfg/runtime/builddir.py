@@ -5,8 +5,8 @@ by ``partcfg.blobread``) and, per cell, the ``<cell>/<link>.cspace`` configurati
 images. Like the hypervisor, it pairs the peers of a link by the ivshmem device's BDF
 alone (device type 3; ``ivshmem.links_by_bdf``, the pairing validation and import use
 too) and refuses a set of blobs the hypervisor would refuse:
-no or two system configurations, cells of another architecture, duplicate names, memory
-or CPUs a non-root cell does not get from the root cell, link peers that disagree on the
+no or two system configurations, cells of another architecture, duplicate names, CPUs
+a non-root cell does not get from the root cell, link peers that disagree on the
 region or claim the same peer ID. Every refusal is an :class:`InputError` (exit code 2)
 with one clear diagnostic per problem.
 """
@@ -145,26 +145,6 @@ def _blobs_of(directory: Path) -> tuple[list[tuple[Path, ParsedBlob]], list[Diag
     return parsed, problems
 
 
-def _covered(start: int, end: int, ranges: list[tuple[int, int]]) -> bool:
-    """Whether [start, end) lies inside the union of ``ranges``."""
-    at = start
-    for lo, hi in sorted(ranges):
-        if lo > at:
-            break
-        at = max(at, hi)
-        if at >= end:
-            return True
-    return at >= end
-
-
-def _is_placeholder(region: dict) -> bool:
-    return not region["size"] and not region["flags"] and not region["phys_start"]
-
-
-def _is_comm(region: dict) -> bool:
-    return bool(region["flags"] & jh.MEM_COMM_REGION)
-
-
 def system_build_of(directory: Path, name: str | None = None) -> SystemBuild:
     """Read one system directory; InputError (exit 2) when the blobs do not form one
     system the hypervisor would accept. ``name`` defaults to the root cell's name."""
@@ -215,24 +195,15 @@ def system_build_of(directory: Path, name: str | None = None) -> SystemBuild:
 
 
 def _carving_problems(cells: list[CellBlob]) -> list[Diagnostic]:
-    """Non-root cells are carved out of the root cell: their private memory and their
-    CPUs must be the root cell's, and no CPU may belong to two non-root cells."""
+    """Non-root cells are carved out of the root cell: their CPUs must be the root cell's,
+    and no CPU may belong to two non-root cells. (Private memory the root never had is
+    mapped into the cell alone, as the hypervisor maps it.)"""
     root = cells[0]
-    root_ranges = [(r["phys_start"], r["phys_start"] + r["size"]) for r in root.regions
-                   if r["size"] and not _is_comm(r)]
     problems = []
     owner: dict[int, CellBlob] = {}
     for cell in cells[1:]:
-        for i, r in enumerate(cell.regions):
-            if _is_placeholder(r) or _is_comm(r) or r["flags"] & jh.MEM_ROOTSHARED or not r["size"]:
-                continue
-            end = r["phys_start"] + r["size"]
-            if not _covered(r["phys_start"], end, root_ranges):
-                problems.append(error(
-                    "RUN-NOT-IN-ROOT", f"memory region {i} of cell {cell.name!r} "
-                    f"({r['phys_start']:#x}..{end - 1:#x}) is not memory of the root cell "
-                    f"{root.name!r} and not ROOTSHARED: these blobs do not form one system",
-                    cell.location(), related=[root.location()]))
+        # memory: a range the root cell never had is simply mapped into the cell, as the
+        # hypervisor does (a device window for one cell is legal): nothing to refuse
         for cpu in sorted(cell.cpus):
             if cpu not in root.cpus:
                 problems.append(error("RUN-CPU-NOT-IN-ROOT", f"cell {cell.name!r} uses CPU {cpu}, "
