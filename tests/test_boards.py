@@ -112,3 +112,25 @@ def test_board_runs_raw_and_imported(name, tmp_path):
     assert result.stdout.count(": held") == 2 and result.stdout.rstrip().endswith("checks held")
     for peers in LINKS[name].values():
         assert result.stdout.count(f"{len(peers)} peers (0: {peers[0]}") == 2
+
+
+def test_a_permission_fault_on_a_board_is_reported_once_and_keeps_the_link_raw():
+    """The x86 demo maps the demo link's state table writable: check reports exactly that
+    (LINK-PERMISSION on that entry), and import keeps the link raw, naming the field."""
+    texts = {p.name: p.read_text() for p in board_files("qemu-x86")}
+    texts["ivshmem-demo.yaml"] = texts["ivshmem-demo.yaml"].replace(
+        "{phys: 0x3f0f0000, size: 0x1000, flags: [read, rootshared]}",
+        "{phys: 0x3f0f0000, size: 0x1000, flags: [read, write, rootshared]}", 1)
+    found = [(d.rule, f"{Path(d.location.file).name}:{d.location.line}", d.message)
+             for d in diagnostics_of_texts(texts) if d.severity is Severity.ERROR]
+    assert found == [("LINK-PERMISSION", "ivshmem-demo.yaml:9",
+                      "ivshmem device 0001:00:0e.0: cell 'ivshmem-demo' (peer 1) maps the state "
+                      "table writable through region #0; the state table is read-only for every "
+                      "peer (the hypervisor writes it)")]
+    blobs = rebuilt_blobs_of(texts)
+    documents = imported_documents_of([parsed_blob_of(data, f"build/{cell}.cell")
+                                       for cell, data in blobs.items()])
+    notes = {d.message for doc in documents for d in doc.diagnostics}
+    assert notes == {"ivshmem devices at 00:0e.0 in PCI domain 1 kept as raw PCI devices and "
+                     "regions: memory region 0 of 'ivshmem-demo' (peer 1, its state table) has "
+                     "flags [read, write, rootshared] where the link gives [read, rootshared]"}
