@@ -138,7 +138,8 @@ links:
     for j, name in enumerate(peers):
         base = carve + j * 0x0200_0000
         irq = f"{{address: 0xfec00000, id: 0xff00, pin_base: 0, interrupts: {5 + j}}}" if x86 \
-            else f"{{address: 0x08000000, pin_base: 32, interrupts: {40 + 4 * j}-{43 + 4 * j}}}"
+            else (f"{{address: 0x08000000, pin_base: 32, interrupts: '{40 + 4 * j}-{43 + 4 * j},"
+                  f"{132 + 4 * j}-{135 + 4 * j}'}}")  # and the INTx lines 32 + vpci_irq_base + pin - 1
         extra_pio = f"""  pio:
     - {{name: port-{j}, base: {0x500 + 8 * j:#x}, length: 8}}
 """ if x86 else ""

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from . import jailhouse as jh
 from .blobread import SYSTEM_KIND, ParsedBlob, ParsedCell
 from .diagnostics import Diagnostic, Location, info, warning
+from .ivshmem import links_by_bdf
 from .model import VIRTIO_DEVICES, Link, format_protocol, link_regions_of
 from .units import format_bdf, format_flags, format_ranges, format_size
 
@@ -209,13 +210,12 @@ def _lift_links(group: list[_Entry]) -> None:
     link into the root's ``links``, marking the lifted array entries of every peer. Where
     they do not, an IMPORT-LINK-RAW note in each file involved says why."""
     root = group[0]
-    by_bdf: dict[tuple[int, int], list[tuple[_Entry, int]]] = {}
-    for e in group:
-        for i, dev in enumerate(e.blob.cell.pci_devices):
-            if dev["type"] == jh.PCI_TYPE_IVSHMEM:
-                by_bdf.setdefault((dev["domain"], dev["bdf"]), []).append((e, i))
-    for (domain, bdf), devices in by_bdf.items():
-        lifted = _link_of(domain, bdf, devices)
+    endpoints = [(e, i) for e in group for i, dev in enumerate(e.blob.cell.pci_devices)
+                 if dev["type"] == jh.PCI_TYPE_IVSHMEM]
+    by_bdf = links_by_bdf(endpoints, lambda ep: ep[0].blob.cell.pci_devices[ep[1]]["bdf"])
+    for bdf, devices in by_bdf.items():
+        domain = devices[0][0].blob.cell.pci_devices[devices[0][1]]["domain"]
+        lifted = _link_of(bdf, devices)
         if isinstance(lifted, tuple):
             name, data, placements = lifted
             overlapping = [e for e, _, start, count, _ in placements
@@ -240,7 +240,7 @@ def _lift_links(group: list[_Entry]) -> None:
             e.link_devices[dev_index] = name
 
 
-def _link_of(domain: int, bdf: int, devices: list[tuple[_Entry, int]]):
+def _link_of(bdf: int, devices: list[tuple[_Entry, int]]):
     """(name, YAML data, placements) of the link these devices form, or the reason why
     they do not form one exactly. A placement is (entry, device index, first region,
     region count, virt or None)."""
@@ -251,8 +251,10 @@ def _link_of(domain: int, bdf: int, devices: list[tuple[_Entry, int]]):
     twice = sorted({n for n in cells if cells.count(n) > 1})
     if twice:
         return f"cell {twice[0]!r} has more than one device at this address"
-    if any(d["shmem_peers"] != peers_count for _, _, d in devs):
-        return "the devices disagree on the number of peers (shmem_peers)"
+    for e, _, d in devs:
+        if d["shmem_peers"] != peers_count:
+            return (f"shmem_peers: {e.cell_name!r} says {d['shmem_peers']}, {devs[0][0].cell_name!r} "
+                    f"says {peers_count}")
     if peers_count < 2:
         return f"shmem_peers is {peers_count}; a link has 2 or more peers"
     if len(devs) != peers_count:
@@ -261,14 +263,20 @@ def _link_of(domain: int, bdf: int, devices: list[tuple[_Entry, int]]):
     if ids != list(range(peers_count)):
         return f"the peer IDs are {ids}, not 0..{peers_count - 1}"
     by_id = sorted(devs, key=lambda item: item[2]["shmem_dev_id"])
+    e0, _, d0 = by_id[0]
+    first = d0
     for e, _, d in by_id:
         extra = [k for k in _LINK_DEVICE_ZERO_FIELDS if d[k]]
         if extra:
             return f"the device of {e.cell_name!r} sets {', '.join(extra)}, which a link leaves 0"
         for key in ("iommu", "bar_mask", "num_msix_vectors"):
             if d[key] != first[key]:
-                return f"the peers disagree on {key}"
+                mine, theirs = (_shown(v) if isinstance(v, (list, tuple)) else str(v)
+                                for v in (d[key], first[key]))
+                return (f"{key}: {e.cell_name!r} (peer {d['shmem_dev_id']}) says {mine}, "
+                        f"{e0.cell_name!r} (peer 0) says {theirs}")
     peer_names = [e.cell_name for e, _, _ in by_id]
+    domain = first["domain"]
 
     protocols = [d["shmem_protocol"] for _, _, d in by_id]
     backend = None
@@ -282,8 +290,9 @@ def _link_of(domain: int, bdf: int, devices: list[tuple[_Entry, int]]):
         device = protocols[backs[0]] - 0xC000 if len(backs) == 1 else -1
         if len(backs) != 1 or any(p != 0x8000 + device for k, p in enumerate(protocols)
                                   if k != backs[0]):
-            return ("the peers disagree on the protocol (" + ", ".join(f"{p:#06x}" for p in protocols)
-                    + ") and are not one virtio back-end with front-ends")
+            return ("shmem_protocol: " + ", ".join(
+                f"{n!r} (peer {k}) says {p:#06x}" for k, (n, p) in enumerate(zip(peer_names, protocols)))
+                + "; not one protocol, nor one virtio back-end with front-ends")
         protocol_value = f"virtio:{_virtio_device(device)}"
         backend = peer_names[backs[0]]
         prefix = f"virtio-{_virtio_device(device)}"
@@ -297,12 +306,15 @@ def _link_of(domain: int, bdf: int, devices: list[tuple[_Entry, int]]):
         if start + count > len(e.blob.cell.memory):
             return (f"{e.cell_name!r} has {len(e.blob.cell.memory)} memory regions, fewer than "
                     f"shmem_regions_start {start} + 2 + {peers_count} peers")
-    e0, _, d0 = by_id[0]
     start0 = d0["shmem_regions_start"]
     state, rw, output = e0.blob.cell.memory[start0:start0 + 3]
     data: dict[str, Any] = {"bdf": format_bdf(bdf)}
     if domain:
         data["domain"] = domain
+    # the hypervisor pairs by BDF alone; peers whose entry says another domain keep it
+    others = {e.cell_name: d["domain"] for e, _, d in by_id if d["domain"] != domain}
+    if others:
+        data["peer_domains"] = others
     if first["iommu"]:
         data["iommu"] = first["iommu"]
     data["base"] = Hex(state["phys_start"])
@@ -319,6 +331,14 @@ def _link_of(domain: int, bdf: int, devices: list[tuple[_Entry, int]]):
         data["backend"] = backend
     if tuple(first["bar_mask"]) != (jh.IVSHMEM_BAR_MASK_MSIX if msix else jh.IVSHMEM_BAR_MASK_INTX):
         data["bar_mask"] = [Hex(m) if m else 0 for m in first["bar_mask"]]
+    root_entries = [e for e, _, _ in by_id if e.is_root]
+    if root_entries:
+        # upstream's JAILHOUSE_SHMEM_NET_REGIONS flags the root's entries rootshared too
+        e, _, d = next(item for item in by_id if item[0].is_root)
+        state_flags = e.blob.cell.memory[d["shmem_regions_start"]]["flags"] \
+            if d["shmem_regions_start"] < len(e.blob.cell.memory) else 0
+        if state_flags & jh.MEM_ROOTSHARED:
+            data["rootshared_in_root"] = True
     try:
         link = Link.model_validate(data)
     except ValidationError as exc:
@@ -334,12 +354,28 @@ def _link_of(domain: int, bdf: int, devices: list[tuple[_Entry, int]]):
                     for r in link_regions_of(name, link, peer_id, e.is_root, virt, None)]
         if expected != actual:
             at = next(k for k in range(count) if expected[k] != actual[k])
-            return (f"memory region {start + at} of {e.cell_name!r} is not what the link's "
-                    f"layout gives peer {peer_id} there")
+            section = ("state table", "read/write section")[at] if at < 2 else \
+                f"output section of peer {at - 2}"
+            fields = [f"{what} {_shown(a, what == 'flags')} where the link gives "
+                      f"{_shown(b, what == 'flags')}" for what, a, b in zip(
+                          ("phys_start", "virt_start", "size", "flags"), actual[at], expected[at])
+                      if a != b]
+            return (f"memory region {start + at} of {e.cell_name!r} (peer {peer_id}, its "
+                    f"{section}) has {', '.join(fields)}")
         if d["shmem_protocol"] != link.protocol_of_peer(peer_id):  # as a safeguard
             return f"the protocol of {e.cell_name!r} is not the link's"
         placements.append((e, dev_index, start, count, None if virt == link.base else virt))
     return name, data, placements
+
+
+def _shown(value: Any, flags: bool = False) -> str:
+    """A field value for an IMPORT-LINK-RAW message: flags as words, numbers in hex."""
+    if flags:
+        return "[" + ", ".join(str(w) if isinstance(w, str) else f"{w:#x}"
+                               for w in format_flags(value, jh.MEM_FLAGS)) + "]"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(f"{v:#x}" for v in value) + "]"
+    return f"{value:#x}" if isinstance(value, int) else str(value)
 
 
 def _virtio_device(number: int) -> str | int:

@@ -14,6 +14,7 @@ learn. A malformed image raises :class:`BlobError` with one clear diagnostic.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Iterable, TypeVar
 
 from .binfmt import U8, U16, U32, U64, Array, Field, Struct
 from .diagnostics import BlobError, Location, error
@@ -101,6 +102,21 @@ if CSPACE.size != CSPACE_SIZE or VENDOR_CAP.size != VENDOR_CAP_LENGTH \
         or CSPACE.offsets["msix_cap"] != MSIX_CAP_OFFSET \
         or CSPACE.offsets["cap_pointer"] != CAP_POINTER_OFFSET:  # pragma: no cover
     raise AssertionError("ivshmem config space declaration disagrees with the spec")
+
+
+T = TypeVar("T")
+
+
+def links_by_bdf(endpoints: Iterable[T], bdf_of: Callable[[T], int]) -> dict[int, list[T]]:
+    """Group ivshmem endpoints into links the way the hypervisor does: by BDF alone
+    (hypervisor/ivshmem.c compares only the BDF; the PCI domain is not part of the key,
+    and upstream root cells commonly give their devices domain 1 while the peers say 0).
+    BDF -> that link's endpoints, both in first-seen order. The one pairing rule that
+    validation, import and the runtime share."""
+    links: dict[int, list[T]] = {}
+    for endpoint in endpoints:
+        links.setdefault(bdf_of(endpoint), []).append(endpoint)
+    return links
 
 
 def interrupt_pin_of(bdf: int, msix_vectors: int) -> int:

@@ -113,7 +113,8 @@ def _region_index(name: str | int | None, regions: list[Region]) -> int:
 def link_pci_device_of(link: Link, peer_id: int, regions_start: int) -> dict:
     """The PCI device entry a peer gets for a link (spec/ivshmem-v2.md)."""
     return {
-        "type": jh.PCI_TYPE_IVSHMEM, "iommu": link.iommu, "domain": link.domain, "bdf": link.bdf,
+        "type": jh.PCI_TYPE_IVSHMEM, "iommu": link.iommu, "domain": link.domain_of_peer(peer_id),
+        "bdf": link.bdf,
         "bar_mask": list(link.effective_bar_mask), "num_msix_vectors": link.interrupts,
         "shmem_regions_start": regions_start, "shmem_dev_id": peer_id,
         "shmem_peers": len(link.peers), "shmem_protocol": link.protocol_of_peer(peer_id),

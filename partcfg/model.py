@@ -382,6 +382,10 @@ class Link(Node):
     bdf: Bdf = Field(description="PCI address of the virtual device, identical for all peers",
                      examples=["00:0e.0"])
     domain: U16 = Field(0, description="PCI segment (domain) of the virtual device", examples=[0, 1])
+    peer_domains: dict[str, U16] = Field(
+        {}, description="peers whose device entry says another PCI domain than 'domain' "
+        "(upstream root cells often use 1, their peers 0); the hypervisor pairs by BDF alone",
+        examples=[{"root": 1}])
     iommu: U8 = Field(0, description="IOMMU unit index of the virtual device", examples=[0])
     base: Int = Field(description="physical base address of the state table", examples=["0x3f0f0000"])
     state_table: Size = Field(jh.PAGE_SIZE, description="state table size (>= 4 bytes per peer, page multiple)",
@@ -397,6 +401,9 @@ class Link(Node):
                                examples=["undefined", "veth", "custom:0x4001", "virtio:block"])
     backend: str | None = Field(None, description="virtio links: the back-end peer; every other peer is a front-end",
                                 examples=["root"])
+    rootshared_in_root: bool = Field(
+        False, description="also flag the root cell's link regions rootshared (no effect in the "
+        "root cell; upstream's JAILHOUSE_SHMEM_NET_REGIONS writes it there too)", examples=[True])
     bar_mask: list[U32] | None = Field(None, max_length=6, description="defaults from the interrupt model",
                                        examples=[["0xfffff000", "0xfffffe00", 0, 0, 0, 0]])
 
@@ -411,6 +418,12 @@ class Link(Node):
             is_backend = peer_id < len(self.peers) and self.peers[peer_id] == self.backend
             return self.protocol if is_backend else self.protocol - 0x4000
         return self.protocol
+
+    def domain_of_peer(self, peer_id: int) -> int:
+        """The PCI domain peer ``peer_id``'s device entry carries."""
+        if self.peer_domains and peer_id < len(self.peers):
+            return self.peer_domains.get(self.peers[peer_id], self.domain)
+        return self.domain
 
     @property
     def effective_bar_mask(self) -> tuple[int, ...]:
@@ -964,7 +977,7 @@ def link_regions_of(link_name: str, link: Link, peer_id: int, is_root: bool,
                     virt_base: int | None, source: SourceRef | None) -> list[Region]:
     """The 2 + N region entries peer ``peer_id`` gets for a link, in array order."""
     virt0 = link.base if virt_base is None else virt_base
-    shared = 0 if is_root else jh.MEM_ROOTSHARED
+    shared = 0 if is_root and not link.rootshared_in_root else jh.MEM_ROOTSHARED
     regions = []
     for sec in sections_of(link):
         if sec.kind == "state":

@@ -159,9 +159,6 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("RUN-DUPLICATE-CELL", E, "Two blobs for one cell",
      "Two blobs of the build directory describe cells with the same name.",
      "Remove the stale blob."),
-    ("RUN-NOT-IN-ROOT", E, "Cell memory outside the root cell",
-     "A non-root cell's region is neither root-cell memory nor rootshared.",
-     "Rebuild from a configuration that passes 'partcfg check'."),
     ("RUN-CPU-NOT-IN-ROOT", E, "Cell CPU not owned by the root cell",
      "A non-root cell uses a CPU the root cell does not have.",
      "Rebuild from a configuration that passes 'partcfg check'."),
@@ -229,8 +226,18 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "A cell name must have 1 to 31 bytes (the descriptor holds 31 characters + NUL).",
      "Shorten the name."),
     ("CELL-AARCH32", E, "AArch32 cell outside an arm64 system",
-     "The aarch32 cell flag only exists on arm64 (an arm64 system may host AArch32 cells).",
-     "Remove the aarch32 flag."),
+     "The aarch32 cell flag only exists on arm64: an AArch32 cell on an arm64 system "
+     "carries architecture arm64 and the flag; the driver refuses any other architecture "
+     "byte (driver/cell.c).",
+     "Keep architecture arm64 with the aarch32 flag; on x86 or 32-bit arm drop the flag."),
+    ("CELL-CONFIG-SIZE", E, "Cell configuration larger than 16 pages",
+     "cell create maps the configuration (descriptor plus arrays) into 16 temporary pages "
+     "and refuses a larger one with -E2BIG (hypervisor/control.c).",
+     "Merge regions or drop unused array entries."),
+    ("CPU-ZERO", W, "Non-root x86 cell takes CPU 0",
+     "The driver takes each CPU of a new cell offline in Linux; x86 Linux usually cannot "
+     "take CPU 0 offline, so cell create fails there.",
+     "Give the cell another CPU."),
     ("CELL-PIO-RANGE", E, "Port I/O range beyond 0xffff",
      "A port I/O region's base + length exceeds the 64 KiB port space.",
      "Fix the base or the length."),
@@ -247,9 +254,9 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "overlapping guest-physical addresses.",
      "Give one of the regions another 'virt' address."),
     ("MEM-ALIGN", E, "Region not page-aligned",
-     "phys, virt and size of a region, and the virt a cell maps a link at, must be "
-     "multiples of 4 KiB; only IO regions with an access width (io-8/16/32/64) may be "
-     "sub-page.",
+     "A region that is mapped (virt and size page-aligned) must have a page-aligned phys "
+     "as well; the communication region's virt must be page-aligned. Sub-page regions are "
+     "emulated instead (see MEM-SUBPAGE-WIDTH).",
      "Align the region, or mark a sub-page MMIO region with io and an access width."),
     ("MEM-WRAP", E, "Region beyond the 64-bit address space",
      "start + size of a region exceeds 2^64.",
@@ -258,24 +265,34 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "A region with a zero size but other fields set is neither a mapping nor the all-zero "
      "placeholder the format knows.",
      "Give the region a size, or remove it."),
-    ("MEM-IO-WIDTH", E, "Invalid IO access width",
-     "An access width (io-8/16/32/64) needs the io flag, and a region has at most one width.",
-     "Add io, or keep a single access width."),
+    ("MEM-IO-WIDTH", E, "Access width without the io flag",
+     "An access width (io-8/16/32/64) is meant for IO regions. The widths are a mask of "
+     "the access sizes the hypervisor lets through (hypervisor/mmio.c); several are fine.",
+     "Add io, or remove the access widths."),
+    ("MEM-SUBPAGE-WIDTH", E, "Sub-page region without an access width",
+     "A region whose address or size is not page-aligned is emulated: every access traps "
+     "and is refused unless its size bit (io-8/16/32/64) is set, so a sub-page region "
+     "without any width refuses every access (hypervisor/mmio.c).",
+     "Add the access sizes the device is used with (several are allowed), and io-unaligned "
+     "for naturally unaligned accesses; or align the region to 4 KiB."),
     ("MEM-COMM-REGION", E, "Invalid communication region",
      "The communication region has no physical address (phys 0), exists at most once per "
      "cell and only in non-root cells.",
      "Set phys to 0 / remove the extra or root-cell communication region."),
     ("MEM-ROOT-FLAGS", W, "Flag without effect in the root cell",
-     "rootshared and loadable only mean something for non-root cells.",
+     "loadable only means something for non-root cells. (rootshared in the root cell has "
+     "no effect either, but upstream's link helper sets it there, so it is not reported.)",
      "Remove the flag from the root cell's region."),
     ("MEM-FLAGS-UNKNOWN", W, "Unknown memory flag bits",
      "A region carries raw flag bits revision 14 does not define; the hypervisor rejects "
      "or ignores them.",
      "Remove the raw bits."),
-    ("MEM-NOT-IN-ROOT", E, "Region outside the root cell",
-     "A non-root cell's region that is not rootshared must come out of the root cell's "
-     "memory (the root cell gives the pages up while the cell runs).",
-     "Add the range to the root cell's regions, fix the address, or mark it rootshared."),
+    ("MEM-NOT-IN-ROOT", W, "Region outside the root cell",
+     "A non-root cell's region that is not rootshared is normally taken from the root "
+     "cell's memory. At cell create the hypervisor unmaps it from the root cell and maps "
+     "it into the new one; a range the root never had is simply mapped, which is legal "
+     "(e.g. a device window given only to this cell) but unusual.",
+     "If the range should come from the root cell, add it there or fix the address."),
     ("MEM-HYPERVISOR", E, "Region overlaps hypervisor memory",
      "No cell may map the hypervisor's own memory.",
      "Move the region or the hypervisor memory."),
@@ -317,6 +334,20 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("IRQ-NOT-IN-ROOT", E, "Interrupt line not owned by the root cell",
      "Interrupt lines of non-root cells are taken from the root cell's irqchips.",
      "Add the line to the root cell's irqchip with the same address."),
+    ("IRQ-PIN-BASE", E, "irqchip window the hypervisor refuses",
+     "ARM: an irqchip entry's pin_base must be a multiple of 32 and its 128-line window "
+     "must end at line 1024 or below; x86: every IOAPIC entry has pin_base 0. Otherwise "
+     "the configuration is refused with -EINVAL (arm-common/irqchip.c, x86/ioapic.c).",
+     "Use pin_base 32, 160, ... (ARM) or 0 (x86)."),
+    ("IRQ-CHIP-IGNORED", W, "irqchip entry the hypervisor ignores",
+     "ARM: an irqchip entry whose address is not the GIC distributor base is silently "
+     "ignored, so the cell gets none of its lines.",
+     "Use the platform's gicd_base as the address."),
+    ("LINK-INTX-IRQ", E, "Cell does not own its link's INTx line",
+     "On ARM a link with INTx raises SPI 32 + vpci_irq_base + pin - 1 in the cell (pin "
+     "((bdf >> 3) & 3) + 1); without that line in its GIC irqchip entry the cell never "
+     "sees the interrupt (arm-common/ivshmem.c).",
+     "Add the line to the cell's irqchip, or change vpci_irq_base."),
     ("IRQ-CONFLICT", E, "Interrupt line in two non-root cells",
      "An interrupt line of one interrupt controller belongs to one non-root cell.",
      "Give the line to one cell only."),
@@ -350,7 +381,8 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "A raw ivshmem device's shmem_regions names no memory region of the cell.",
      "Use the name of the link's state-table region (or an index)."),
     ("PCI-SHMEM-RANGE", E, "ivshmem regions beyond the region array",
-     "shmem_regions_start + 2 + shmem_peers exceeds the cell's memory region count.",
+     "shmem_regions_start + 2 + shmem_peers exceeds the cell's memory region count; the "
+     "hypervisor refuses the cell (-EINVAL).",
      "Point shmem_regions at the first of the 2 + peers consecutive link regions."),
     # --- links -----------------------------------------------------------------------------
     ("LINK-NO-SYSTEM", E, "Links without a system",
@@ -391,7 +423,8 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "The state table holds one u32 per peer and is never empty.",
      "Use a state table of at least 4 bytes per peer (4K is usual)."),
     ("LINK-BDF-DUPLICATE", E, "Two links with one PCI address",
-     "The hypervisor pairs ivshmem peers by domain + BDF, so each link needs its own.",
+     "The hypervisor pairs ivshmem peers by BDF alone (not the domain), so each link needs "
+     "its own BDF.",
      "Give each link its own BDF."),
     ("LINK-BDF-CLASH", E, "Link BDF used by a physical device",
      "A link's virtual PCI device has the domain + BDF of a physical PCI function of a cell.",
@@ -405,14 +438,27 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "A virtio link (protocol >= 0xc000) names its back-end peer with 'backend'; other "
      "protocols have no back-end.",
      "Name a peer as backend, or drop backend for non-virtio links."),
+    ("LINK-DOMAIN", W, "Link peers disagree on the PCI domain",
+     "The ivshmem devices of one BDF carry different PCI domains. The hypervisor pairs "
+     "them by BDF alone, so they are one link (upstream root cells commonly use domain 1, "
+     "their peers 0).",
+     "Give every peer the same domain unless this is deliberate."),
+    ("LINK-PERMISSION", E, "A peer's access to a link section is wrong",
+     "Each peer maps the state table read-only (the hypervisor writes it), the read/write "
+     "section read/write, its own output section read/write and every other output "
+     "section read-only (spec/ivshmem-v2.md). Judged for every ivshmem device, raw ones "
+     "included.",
+     "Fix the named region's flags."),
     ("LINK-MISMATCH", E, "Peers disagree on a link",
-     "All peers of an ivshmem link (matched by domain + BDF) must agree on the number of "
+     "All peers of an ivshmem link (matched by BDF) must agree on the number of "
      "peers, the protocol (one virtio back-end, the others front-ends), the MSI-X vector "
      "count and the shared-memory layout.",
      "Make the peers' device entries and regions agree (or declare the link once under "
      "'links:' and let partcfg derive them)."),
     ("LINK-DEV-ID", E, "Invalid or duplicate ivshmem peer ID",
-     "Each peer of an ivshmem link has its own ID below shmem_peers.",
+     "Each peer of an ivshmem link has its own ID below shmem_peers: the hypervisor refuses "
+     "a second device in one peer slot (-EBUSY), and a cell whose ID is outside its own "
+     "peer count maps one output section and uses another.",
      "Give each peer a distinct shmem_dev_id in 0..shmem_peers-1."),
     ("LINK-TX-WRITE", E, "Output section writable by another cell",
      "An output section is its owner's TX area: only the owner may write it. Judged on "

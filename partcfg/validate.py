@@ -25,6 +25,7 @@ from .diagnostics import Diagnostic, Location, did_you_mean, error, info, warnin
 from .model import (Assembly, Cell, Link, LinkPlacement, PciDevice, PciLinkPlacement, Region,
                     System, cell_arch, peer_links_of, regions_of_cell, sections_of,
                     unreadable_keys_of)
+from .ivshmem import links_by_bdf
 from .units import format_bdf, format_ranges
 
 PAGE = jh.PAGE_SIZE
@@ -35,6 +36,8 @@ AARCH32_FLAG = jh.CELL_FLAGS["aarch32"]
 IO_WIDTHS = (0x10000, 0x20000, 0x40000, 0x80000)
 PIO_SPACE = 0x10000
 PINS_PER_IRQCHIP = 128
+GIC_MAX_LINES = 1024
+CONFIG_PAGES_LIMIT = 16        # cell create maps the configuration into 16 temporary pages
 XAPIC_BASE = 0xFEE00000
 PCI_PHYSICAL_TYPES = (jh.PCI_TYPES["device"], jh.PCI_TYPES["bridge"])
 MAX_PCI_CAPS = 0xFFFF
@@ -290,7 +293,8 @@ def _cell_diagnostics(system: System | None, cell: Cell, regions: list[Region]) 
     _check_region_flags(cell, regions, is_root, out)
     _check_cell_overlaps(system, cell, regions, out)
     _check_cpus(cell, out)
-    _check_irqchips(cell, out)
+    _check_irqchips(system, cell, arch, out)
+    _check_config_size(system, cell, regions, is_root, out)
     _check_pio(cell, arch, out)
     _check_pci_caps(cell, out)
     _check_raw_ivshmem(cell, regions, out)
@@ -312,9 +316,13 @@ def _check_cell_flags(system: System | None, cell: Cell, arch: int | None,
                       out: list[Diagnostic]) -> None:
     if cell.flags & AARCH32_FLAG and arch is not None and arch != ARCH_ARM64:
         what = f"system {system.name!r}" if system is not None else "the cell"
+        hint = ("an AArch32 cell on an arm64 system keeps architecture arm64 and the aarch32 "
+                "flag (the driver refuses any other architecture byte); on a 32-bit arm system "
+                "every cell is AArch32 already: remove the flag") if arch == ARCH_ARM else \
+            "x86 has no AArch32 cells: remove the aarch32 flag"
         out.append(error("CELL-AARCH32", f"cell {cell.name!r} has the aarch32 flag, but {what} is "
                          f"{_arch_name(arch)}; only arm64 systems host AArch32 cells",
-                         cell.location("flags"), hint="remove the aarch32 flag"))
+                         cell.location("flags"), hint=hint))
 
 
 def _arch_name(arch: int) -> str:
@@ -326,7 +334,7 @@ def _check_region_flags(cell: Cell, regions: list[Region], is_root: bool,
     # bits that need a closer look; most regions have none and skip the detailed checks
     suspect = jh.MEM_COMM_REGION | jh.MEM_IO_WIDTH_MASK | ~jh.MEM_KNOWN_MASK
     if is_root:
-        suspect |= jh.MEM_ROOTSHARED | jh.MEM_LOADABLE
+        suspect |= jh.MEM_LOADABLE
     comm_first: list[Region] = []
     page_bits = PAGE - 1
     limit = 1 << 64
@@ -352,20 +360,20 @@ def _check_region(cell: Cell, r: Region, index: int, is_root: bool, comm_first: 
     if r.phys + r.size > 1 << 64 or r.virt + r.size > 1 << 64:
         out.append(error("MEM-WRAP", f"{label} ends beyond the 64-bit address space",
                          _at(r, "size")))
+    # the widths are a mask of allowed access sizes (hypervisor/mmio.c): several are fine
     widths = [f"io-{8 << n}" for n, w in enumerate(IO_WIDTHS) if flags & w]
     if widths and not flags & jh.MEM_IO:
-        out.append(error("MEM-IO-WIDTH", f"{label} has access width {widths[0]} but not the io flag",
-                         _at(r, "flags"), hint="add io, or remove the access width"))
-    if len(widths) > 1:
-        out.append(error("MEM-IO-WIDTH", f"{label} has {len(widths)} access widths "
-                         f"({', '.join(widths)}); a region has at most one", _at(r, "flags"),
-                         hint="keep one access width"))
+        out.append(error("MEM-IO-WIDTH", f"{label} has access width{'s' if len(widths) > 1 else ''} "
+                         f"{', '.join(widths)} but not the io flag",
+                         _at(r, "flags"), hint="add io, or remove the access widths"))
     unknown = flags & ~jh.MEM_KNOWN_MASK
     if unknown:
         out.append(warning("MEM-FLAGS-UNKNOWN", f"{label} has flag bits {unknown:#x} that "
                            "revision 14 does not define", _at(r, "flags"), hint="remove the raw bits"))
     if is_root:
-        for word in ("rootshared", "loadable"):
+        # rootshared has no effect in the root cell either, but upstream's link helper
+        # macro sets it there on every board: not worth a warning
+        for word in ("loadable",):
             if flags & jh.MEM_FLAGS[word]:
                 out.append(warning("MEM-ROOT-FLAGS", f"{label}: {word} has no effect in the root cell",
                                    _at(r, "flags"), hint=f"remove {word}"))
@@ -387,9 +395,21 @@ def _check_region(cell: Cell, r: Region, index: int, is_root: bool, comm_first: 
 
 
 def _check_alignment(label: str, r: Region, out: list[Diagnostic]) -> None:
-    if r.flags & jh.MEM_IO and r.flags & jh.MEM_IO_WIDTH_MASK:
-        return  # sub-page MMIO, handled by the hypervisor's access-width emulation
     comm = r.flags & jh.MEM_COMM_REGION
+    # The hypervisor emulates a region whose virt or size is not page-aligned (sub-page):
+    # every access traps and passes only when its size bit is among the region's widths
+    # (and, naturally unaligned, with io-unaligned) - hypervisor/mmio.c.
+    if not comm and (r.virt % PAGE or r.size % PAGE):
+        if not r.flags & jh.MEM_IO_WIDTH_MASK:
+            what = " and ".join(f"{key} {value:#x}" for key, value in (("virt", r.virt), ("size", r.size))
+                                if value % PAGE)
+            out.append(error("MEM-SUBPAGE-WIDTH", f"{label} is a sub-page region ({what} not a "
+                             "multiple of 4 KiB) without an access width: the hypervisor emulates "
+                             "it and will refuse every access to it", _at(r, "flags"),
+                             hint="add the access sizes the device is used with (io-8, io-16, io-32, "
+                                  "io-64; several together are fine) and io-unaligned if it is "
+                                  "accessed at unaligned addresses; or align it to 4 KiB"))
+        return
     bad = [(key, value) for key, value in (("phys", r.phys), ("virt", r.virt), ("size", r.size))
            if value % PAGE and not (comm and key == "phys")]
     if not bad:
@@ -398,8 +418,7 @@ def _check_alignment(label: str, r: Region, out: list[Diagnostic]) -> None:
     what = " and ".join(f"{key} {value:#x}" for key, value in bad)
     out.append(error("MEM-ALIGN", f"{label}: {what} "
                      f"{'is not a multiple' if len(bad) == 1 else 'are not multiples'} of 4 KiB", at,
-                     hint="align it to 4 KiB; only IO regions with an access width "
-                          "(io-8/16/32/64) may be sub-page"))
+                     hint="align it to 4 KiB"))
 
 
 def _overlapping_pairs(items: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
@@ -445,18 +464,57 @@ def _check_cell_overlaps(system: System | None, cell: Cell, regions: list[Region
     phys = [(r.phys, r.phys + r.size, i) for i, r in enumerate(regions)
             if r.size and not r.flags & comm]
     virt = [(r.virt, r.virt + r.size, i) for i, r in enumerate(regions) if r.size]
-    for rule, items, space, attr in (("MEM-OVERLAP-PHYS", phys, "physically", "phys"),
-                                     ("MEM-OVERLAP-VIRT", virt, "in the cell's address space", "virt")):
-        for a, b in _overlapping_pairs(items):
+    phys_pairs = _overlapping_pairs(phys)
+    virt_pairs = _overlapping_pairs(virt)
+    both = set(phys_pairs) & set(virt_pairs) if phys_pairs and virt_pairs else set()
+
+    def span_of(a: int, b: int, attr: str) -> str:
+        ra, rb = regions[a], regions[b]
+        sa, sb = getattr(ra, attr), getattr(rb, attr)
+        return _span(max(sa, sb), min(sa + ra.size, sb + rb.size))
+
+    for rule, pairs, space, attr in (("MEM-OVERLAP-PHYS", phys_pairs, "physically", "phys"),
+                                     ("MEM-OVERLAP-VIRT", virt_pairs, "in the cell's address space", "virt")):
+        for a, b in pairs:
+            where = f"{space} at {span_of(a, b, attr)}"
+            if (a, b) in both:
+                if rule == "MEM-OVERLAP-VIRT":
+                    continue  # one overlap, reported once (with the physical one)
+                virt_span = span_of(a, b, "virt")
+                where = (f"physically and in the cell's address space at {virt_span}"
+                         if virt_span == span_of(a, b, "phys") else
+                         f"{where} and in the cell's address space at {virt_span}")
             ra, rb = regions[a], regions[b]
             if _links_overlap(system, _derived_from(system, ra), _derived_from(system, rb)):
-                continue
-            sa, sb = getattr(ra, attr), getattr(rb, attr)
-            lo, hi = max(sa, sb), min(sa + ra.size, sb + rb.size)
+                continue  # LINK-OVERLAP
             out.append(error(rule, f"{_region_label(rb, b)} and {_region_label(ra, a)} of cell "
-                             f"{cell.name!r} overlap {space} at {_span(lo, hi)}",
+                             f"{cell.name!r} overlap {where}",
                              rb.location(), related=[ra.location()],
                              hint="shrink or move one of them"))
+
+
+def _check_config_size(system: System | None, cell: Cell, regions: list[Region], is_root: bool,
+                       out: list[Diagnostic]) -> None:
+    """cell create refuses a configuration (descriptor plus arrays, as
+    jailhouse_cell_config_size counts it) larger than 16 pages (-E2BIG)."""
+    if is_root:
+        return  # the system configuration is copied at enable, not mapped this way
+    links = sum(1 for link in (system.links.values() if system is not None else ())
+                if cell.name in link.peers)
+    devices = sum(1 for d in cell.pci_devices if isinstance(d, PciDevice)) + links
+    cpu_set = cell.cpu_set_size if cell.cpu_set_size is not None else \
+        8 * (max(cell.cpus, default=0) // 64 + 1)
+    size = (jh.CELL_DESC.size + cpu_set + len(regions) * jh.MEMORY.size
+            + len(cell.cache_regions) * jh.CACHE.size + len(cell.irqchips) * jh.IRQCHIP.size
+            + len(cell.pio) * jh.PIO.size + devices * jh.PCI_DEVICE.size
+            + sum(len(g.caps) for g in cell.pci_caps) * jh.PCI_CAPABILITY.size
+            + len(cell.stream_ids) * jh.STREAM_ID.size)
+    limit = CONFIG_PAGES_LIMIT * PAGE
+    if size > limit:
+        out.append(error("CELL-CONFIG-SIZE", f"the configuration of cell {cell.name!r} is {size} bytes "
+                         f"({len(regions)} memory regions, {devices} PCI devices, ...); cell create "
+                         f"refuses more than {CONFIG_PAGES_LIMIT} pages ({limit} bytes)",
+                         cell.location("name"), hint="merge regions or drop unused array entries"))
 
 
 def _check_cpus(cell: Cell, out: list[Diagnostic]) -> None:
@@ -479,8 +537,29 @@ def _lines_in_window(chip) -> set[int]:
     return {x for x in chip.interrupts if chip.pin_base <= x < chip.pin_base + PINS_PER_IRQCHIP}
 
 
-def _check_irqchips(cell: Cell, out: list[Diagnostic]) -> None:
+def _check_irqchips(system: System | None, cell: Cell, arch: int | None,
+                    out: list[Diagnostic]) -> None:
+    gicd = system.platform.arm.gicd_base if system is not None and system.platform.arm else None
     for chip in cell.irqchips:
+        if arch in (ARCH_ARM, ARCH_ARM64):
+            if gicd is not None and chip.address != gicd:
+                out.append(warning("IRQ-CHIP-IGNORED", f"cell {cell.name!r}: irqchip {chip.address:#x} "
+                                   f"is not the GIC distributor ({gicd:#x}); the hypervisor ignores "
+                                   "the entry, so the cell gets none of its lines",
+                                   chip.location("address"),
+                                   related=[system.platform.arm.location("gicd_base")],  # type: ignore[union-attr]
+                                   hint="use the platform's gicd_base as the address"))
+                continue
+            if chip.pin_base % 32 or chip.pin_base + PINS_PER_IRQCHIP > GIC_MAX_LINES:
+                why = "is not a multiple of 32" if chip.pin_base % 32 else \
+                    f"puts the 128-line window above line {GIC_MAX_LINES}"
+                out.append(error("IRQ-PIN-BASE", f"cell {cell.name!r}: irqchip pin_base {chip.pin_base} "
+                                 f"{why}; the hypervisor refuses the configuration", chip.location("pin_base"),
+                                 hint="use pin_base 32, 160, ... up to 896"))
+        elif arch == ARCH_X86 and chip.pin_base != 0:
+            out.append(error("IRQ-PIN-BASE", f"cell {cell.name!r}: IOAPIC irqchip {chip.address:#x} has "
+                             f"pin_base {chip.pin_base}; the hypervisor refuses any IOAPIC entry whose "
+                             "pin_base is not 0", chip.location("pin_base"), hint="set pin_base to 0"))
         outside = [x for x in chip.interrupts
                    if not chip.pin_base <= x < chip.pin_base + PINS_PER_IRQCHIP]
         if outside:
@@ -581,7 +660,8 @@ def _check_raw_ivshmem(cell: Cell, regions: list[Region], out: list[Diagnostic])
                              f"{jh.MAX_SHMEM_PEERS} peers", dev.location("shmem_peers")))
         elif dev.shmem_dev_id >= peers:
             out.append(error("LINK-DEV-ID", f"{label} has shmem_dev_id {dev.shmem_dev_id}, but "
-                             f"peer IDs of a {peers}-peer link are 0-{peers - 1}",
+                             f"peer IDs of a {peers}-peer link are 0-{peers - 1}: the cell sees an "
+                             "ID outside its own peer count",
                              dev.location("shmem_dev_id")))
         if dev.msix_vectors > jh.MAX_IVSHMEM_MSIX_VECTORS:
             out.append(error("LINK-MSIX", f"{label} has {dev.msix_vectors} MSI-X vectors; at most "
@@ -669,7 +749,43 @@ def _system_diagnostics(facts: _Facts) -> list[Diagnostic]:
     views = _declared_link_views(facts, out) + _raw_link_views(facts, out)
     _check_system_pci(facts, views, out)
     _check_link_access(facts, views, intervals, starts, out)
+    _check_intx_lines(facts, out)
     return out
+
+
+def _check_intx_lines(facts: _Facts, out: list[Diagnostic]) -> None:
+    """ARM: a link with INTx raises SPI 32 + vpci_irq_base + pin - 1 in each peer, pin
+    ((bdf >> 3) & 3) + 1 (arm-common/ivshmem.c); a cell that does not own that line in
+    its GIC irqchip entry never sees the link's interrupts."""
+    system = facts.system
+    if system.arch not in (ARCH_ARM, ARCH_ARM64):
+        return
+    gicd = system.platform.arm.gicd_base if system.platform.arm is not None else None
+    by_peer = peer_links_of(system)
+    for cell in facts.cells:
+        endpoints = [(f"ivshmem device {_bdf_text(d.domain, d.bdf)}", d.bdf, d.msix_vectors,
+                      d.location("bdf")) for d in cell.pci_devices
+                     if isinstance(d, PciDevice) and d.type == jh.PCI_TYPE_IVSHMEM]
+        endpoints += [(f"link {name!r}", link.bdf, link.interrupts, link.location(key=True))
+                      for name, link, _ in by_peer.get(cell.name, [])]
+        owned: set[int] = set()
+        for chip in cell.irqchips:
+            if gicd is None or chip.address == gicd:
+                owned |= _lines_in_window(chip)
+        for label, bdf, msix, where in endpoints:
+            if msix:
+                continue
+            pin = ((bdf >> 3) & 3) + 1
+            line = 32 + cell.vpci_irq_base + pin - 1
+            if line not in owned:
+                out.append(error(
+                    "LINK-INTX-IRQ", f"cell {cell.name!r}: {label} uses INTx (INT{'ABCD'[pin - 1]}), "
+                    f"which raises SPI {line} (32 + vpci_irq_base {cell.vpci_irq_base} + pin {pin} - 1); "
+                    "the cell does not own that line in its GIC irqchip, so it never sees the "
+                    "link's interrupts", where,
+                    related=[cell.location("vpci_irq_base") if "vpci_irq_base" in cell.model_fields_set
+                             else cell.location("name")],
+                    hint=f"add line {line} to the cell's irqchip, or change vpci_irq_base"))
 
 
 def _check_root_coverage_and_isolation(facts: _Facts, intervals: list[AccessInterval],
@@ -715,12 +831,13 @@ def _check_root_coverage_and_isolation(facts: _Facts, intervals: list[AccessInte
             continue  # MEM-WRAP says what is wrong with it
         shown = ", ".join(_span(s, e) for s, e in gaps[:3])
         more = f" and {len(gaps) - 3} more ranges" if len(gaps) > 3 else ""
-        out.append(error("MEM-NOT-IN-ROOT", f"{facts.describe(r)} ({_span(r.phys, r.end)}) is not "
-                         f"inside the root cell's memory: {shown}{more} "
-                         f"{'is' if len(gaps) == 1 and not more else 'are'} covered by no region of "
-                         f"root cell {facts.cells[0].name!r}", r.location(),
-                         hint="add the range to the root cell, fix the address, or mark the "
-                              "region rootshared"))
+        out.append(warning("MEM-NOT-IN-ROOT", f"{facts.describe(r)} ({_span(r.phys, r.end)}) is not "
+                           f"inside the root cell's memory: {shown}{more} "
+                           f"{'is' if len(gaps) == 1 and not more else 'are'} covered by no region of "
+                           f"root cell {facts.cells[0].name!r}; the hypervisor maps it into this "
+                           "cell only (legal, e.g. for a device window, but unusual)", r.location(),
+                           hint="if the range should come from the root cell, add it there or "
+                                "fix the address"))
     for private, r in shared_pairs.values():
         lo, hi = max(private.phys, r.phys), min(private.end, r.end)
         out.append(error("ISO-PRIVATE", f"{facts.describe(private)} is private (not rootshared), but "
@@ -759,14 +876,17 @@ def _reserved_ranges_of(facts: _Facts) -> list[tuple[int, int, str, str, Locatio
                                chip.location("address")))
     elif p.arm is not None:
         arm = p.arm
-        v3 = arm.gic_version == 3
-        root_cpus = (max(system.root.cpus) + 1) if system.root.cpus else 1
+        v3 = arm.gic_version >= 3
+        # one redistributor per CPU of the system (all CPUs are the root's at enable), in
+        # sequence from gicr_base: 128 KiB each on GICv3, 256 KiB on GICv4
+        cpus = (max(system.root.cpus) + 1) if system.root.cpus else 1
+        redistributor = 0x40000 if arm.gic_version >= 4 else 0x20000
         for key, size, what in (("gicd_base", 0x10000 if v3 else PAGE, "the GIC distributor"),
-                                ("gicc_base", 2 * PAGE, "the GIC CPU interface"),
-                                ("gich_base", PAGE, "the GIC hypervisor interface"),
-                                ("gicv_base", 2 * PAGE, "the GIC virtual CPU interface"),
-                                ("gicr_base", 0x20000 * root_cpus if v3 else 0,
-                                 "the GIC redistributors")):
+                                ("gicc_base", 0x2000, "the GIC CPU interface"),
+                                ("gich_base", 0x2000, "the GIC hypervisor interface"),
+                                ("gicv_base", 0x2000, "the GIC virtual CPU interface"),
+                                ("gicr_base", redistributor * cpus if v3 else 0,
+                                 f"the GIC redistributors ({cpus} CPUs)")):
             base = getattr(arm, key)
             if base and size:
                 result.append((base, base + size, "MEM-IRQCHIP", what, arm.location(key)))
@@ -823,6 +943,10 @@ def _check_system_cpus(facts: _Facts, out: list[Diagnostic]) -> None:
                              cell.location("cpus"), related=[other.location("cpus")],
                              hint="a CPU belongs to one non-root cell"))
         taken.update(cell.cpus)
+        if facts.system.arch == ARCH_X86 and 0 in cell.cpus:
+            out.append(warning("CPU-ZERO", f"cell {cell.name!r} takes CPU 0; x86 Linux in the root cell "
+                               "usually cannot take CPU 0 offline, so cell create fails there",
+                               cell.location("cpus"), hint="give the cell another CPU"))
     if root_cpus and root_cpus <= taken:
         takers = [c.location("cpus") for c in facts.system.cells if root_cpus & set(c.cpus)]
         out.append(error("CPU-ROOT-NONE", f"the non-root cells take every CPU of root cell "
@@ -839,8 +963,11 @@ def _check_system_irqs(facts: _Facts, out: list[Diagnostic]) -> None:
         root_lines.setdefault(chip.address, set()).update(_lines_in_window(chip))
         root_chip.setdefault(chip.address, chip)
     owner: dict[tuple[int, int], tuple[Cell, object]] = {}
+    arm = facts.system.platform.arm if facts.system.arch in (ARCH_ARM, ARCH_ARM64) else None
     for cell in facts.system.cells:
         for chip in cell.irqchips:
+            if arm is not None and chip.address != arm.gicd_base:
+                continue  # ignored by the hypervisor (IRQ-CHIP-IGNORED says so)
             lines = sorted(_lines_in_window(chip))
             mine = root_lines.get(chip.address, set())
             foreign = [x for x in lines if x not in mine]
@@ -874,7 +1001,7 @@ def _check_system_irqs(facts: _Facts, out: list[Diagnostic]) -> None:
 @dataclass
 class _LinkView:
     label: str                              # "link 'demo'" or "ivshmem device 00:0e.0"
-    domain: int
+    domains: set[int]                       # every PCI domain its endpoints carry
     bdf: int
     node: object                            # the Link or the reference PciDevice
     key: tuple                              # location(*key) of that node names the link
@@ -931,7 +1058,18 @@ def _declared_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView
         _check_link_protocol(label, link, out)
         sections = [(sec.label, sec.owner, link.base + sec.offset, link.base + sec.offset + sec.size)
                     for sec in sections_of(link) if sec.size]
-        views.append(_LinkView(label, link.domain, link.bdf, link, ("<name>",), peers,
+        for peer in link.peer_domains:
+            if peer not in link.peers:
+                out.append(error("LINK-PEER-UNKNOWN", f"{label}: peer_domains names {peer!r}, which "
+                                 "is no peer of the link", link.location("peer_domains", peer, key=True),
+                                 hint=did_you_mean(peer, link.peers) or "name one of the peers"))
+        _check_domains(label, [(peer, link.domain_of_peer(i),
+                                link.location("peer_domains", peer) if peer in link.peer_domains
+                                else link.location("domain") if "domain" in link.model_fields_set
+                                else link.location(key=True))
+                               for i, peer in enumerate(link.peers)], out)
+        domains = {link.domain_of_peer(i) for i in range(len(link.peers))} or {link.domain}
+        views.append(_LinkView(label, domains, link.bdf, link, ("<name>",), peers,
                                {i: p for p, i in peers.items()}, sections, link.base,
                                link.base + link.size))
     return views
@@ -980,21 +1118,24 @@ def _check_link_protocol(label: str, link: Link, out: list[Diagnostic]) -> None:
 
 def _raw_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView]:
     """Raw ivshmem devices (declared as PCI devices, e.g. imported), paired across cells
-    by domain + BDF as the hypervisor pairs them."""
-    groups: dict[tuple[int, int], list[tuple[int, PciDevice, int | None]]] = {}
+    by BDF alone, as the hypervisor pairs them (:func:`ivshmem.links_by_bdf`)."""
+    endpoints: list[tuple[int, PciDevice, int | None]] = []
     for ci, cell in enumerate(facts.cells):
         for dev in cell.pci_devices:
             if isinstance(dev, PciDevice) and dev.type == jh.PCI_TYPE_IVSHMEM:
                 start = _shmem_start_of(dev, facts.regions[ci])
                 if start is not None and start + 2 + dev.shmem_peers > len(facts.regions[ci]):
                     start = None  # reported by PCI-SHMEM-RANGE
-                groups.setdefault((dev.domain, dev.bdf), []).append((ci, dev, start))
+                endpoints.append((ci, dev, start))
     views = []
-    for (domain, bdf), members in groups.items():
-        label = f"ivshmem device {_bdf_text(domain, bdf)}"
+    for bdf, members in links_by_bdf(endpoints, lambda m: m[1].bdf).items():
         members.sort(key=lambda m: (m[1].shmem_dev_id, m[0]))
         ref_ci, ref, ref_start = members[0]
+        label = f"ivshmem device {_bdf_text(ref.domain, bdf)}"
         ref_cell = facts.cells[ref_ci].name
+        _check_domains(label, [(facts.cells[ci].name, dev.domain, dev.location("domain")
+                                if "domain" in dev.model_fields_set else dev.location("bdf"))
+                               for ci, dev, _ in members], out)
 
         def layout_of(ci: int, dev: PciDevice, start: int | None):
             if start is None:
@@ -1016,6 +1157,9 @@ def _raw_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView]:
                                  hint="give each peer its own shmem_dev_id"))
             else:
                 seen_ids[dev.shmem_dev_id] = (ci, dev)
+                # (a second claimant's regions judged as that peer's would repeat the finding)
+                if start is not None and dev.shmem_dev_id < dev.shmem_peers:
+                    _check_peer_permissions(label, cell, dev, facts.regions[ci], start, out)
             if dev is ref:
                 continue
             for key, mine, theirs, what in (
@@ -1052,8 +1196,67 @@ def _raw_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView]:
             sections = [(what, k, r.phys, r.end) for what, k, r in entries if _is_physical(r)]
             if sections:
                 lo, hi = min(s[2] for s in sections), max(s[3] for s in sections)
-        views.append(_LinkView(label, domain, bdf, ref, ("bdf",), peers, owners, sections, lo, hi))
+        domains = {dev.domain for _, dev, _ in members}
+        views.append(_LinkView(label, domains, bdf, ref, ("bdf",), peers, owners, sections, lo, hi))
     return views
+
+
+def _check_domains(label: str, peers: list[tuple[str, int, Location | None]],
+                   out: list[Diagnostic]) -> None:
+    """One warning per link whose peers' device entries disagree on the PCI domain: the
+    hypervisor pairs by BDF alone, so they are still one link."""
+    by_domain: dict[int, list[tuple[str, Location | None]]] = {}
+    for name, domain, where in peers:
+        by_domain.setdefault(domain, []).append((name, where))
+    if len(by_domain) < 2:
+        return
+    groups = list(by_domain.items())
+    said = "; ".join(f"{'cells' if len(names) > 1 else 'cell'} "
+                     f"{', '.join(repr(n) for n, _ in names)} {'say' if len(names) > 1 else 'says'} "
+                     f"domain {domain}" for domain, names in groups)
+    first, second = groups[0][1][0], groups[1][1][0]
+    out.append(warning("LINK-DOMAIN", f"{label}: the peers disagree on the PCI domain ({said}); the "
+                       "hypervisor pairs ivshmem devices by BDF alone, so they are one link",
+                       second[1], related=[first[1]],
+                       hint="give every peer the same domain, unless this is deliberate "
+                            "(upstream root cells use their virtual PCI domain)"))
+
+
+def _check_peer_permissions(label: str, cell: str, dev: PciDevice, regions: list[Region],
+                            start: int, out: list[Diagnostic]) -> None:
+    """A raw device's entries must give its cell what spec/ivshmem-v2.md gives a peer:
+    the state table read-only, the read/write section read/write, its own output section
+    read/write, the others read-only (writing another peer's output section is reported,
+    on the effective-access map, by LINK-TX-WRITE)."""
+    me = dev.shmem_dev_id
+    entries = [("the state table", regions[start], READ, WRITE),
+               ("the read/write section", regions[start + 1], READ | WRITE, 0)]
+    entries += [("its own output section" if k == me else f"the output section of peer {k}",
+                 regions[start + 2 + k], READ | (WRITE if k == me else 0), 0)
+                for k in range(dev.shmem_peers)]
+    who = f"cell {cell!r} (peer {me})"
+    for index, (what, r, needed, forbidden) in enumerate(entries, start):
+        if r.is_placeholder:
+            continue
+        where = f"{_region_label(r, index)}"
+        if r.flags & forbidden:
+            out.append(error("LINK-PERMISSION", f"{label}: {who} maps {what} writable "
+                             f"through {where}; the state table is read-only for every peer "
+                             "(the hypervisor writes it)", _at(r, "flags"),
+                             related=[dev.location("bdf")], hint="remove write from the region"))
+        missing = needed & ~r.flags
+        if missing:
+            lacks = "read and write" if missing == READ | WRITE else \
+                ("write" if missing == WRITE else "read")
+            why = {"the read/write section": "it is writable by every peer",
+                   "the state table": "every peer reads the others' states there"}.get(
+                what, "a peer sends through its own output section" if what.startswith("its own")
+                else "every peer reads the others' output sections")
+            out.append(error("LINK-PERMISSION", f"{label}: {who} cannot {lacks} {what} "
+                             f"through {where}; {why}", _at(r, "flags"),
+                             related=[dev.location("bdf")],
+                             hint=f"add {' and '.join(w for w, b in (('read', READ), ('write', WRITE)) if missing & b)} "
+                                  "to the region's flags"))
 
 
 def _check_raw_protocols(label: str, members: list[tuple[str, PciDevice]],
@@ -1127,21 +1330,22 @@ def _check_system_pci(facts: _Facts, views: list[_LinkView], out: list[Diagnosti
                                  hint="a PCI function belongs to one non-root cell"))
             else:
                 physical[(dev.domain, dev.bdf)] = (cell, dev)
-    seen: dict[tuple[int, int], _LinkView] = {}
+    seen: dict[int, _LinkView] = {}   # the hypervisor pairs ivshmem endpoints by BDF alone
     for view in views:
-        key = (view.domain, view.bdf)
-        if key in seen:
-            out.append(error("LINK-BDF-DUPLICATE", f"{view.label} and {seen[key].label} have the same "
-                             f"PCI address {_bdf_text(*key)}", view.location,
-                             related=[seen[key].location], hint="give each link its own BDF"))
+        if view.bdf in seen:
+            out.append(error("LINK-BDF-DUPLICATE", f"{view.label} and {seen[view.bdf].label} have the "
+                             f"same PCI address {format_bdf(view.bdf)}", view.location,
+                             related=[seen[view.bdf].location], hint="give each link its own BDF"))
         else:
-            seen[key] = view
-        if key in first_owner:
-            cell, dev = first_owner[key]
-            out.append(error("LINK-BDF-CLASH", f"{view.label} uses PCI address {_bdf_text(*key)}, "
-                             f"which is physical device {dev.name or format_bdf(dev.bdf)!r} of cell "
-                             f"{cell.name!r}", view.location, related=[dev.location("bdf")],
-                             hint="pick a free BDF for the link"))
+            seen[view.bdf] = view
+        for domain in sorted(view.domains):
+            key = (domain, view.bdf)
+            if key in first_owner:
+                cell, dev = first_owner[key]
+                out.append(error("LINK-BDF-CLASH", f"{view.label} uses PCI address {_bdf_text(*key)}, "
+                                 f"which is physical device {dev.name or format_bdf(dev.bdf)!r} of cell "
+                                 f"{cell.name!r}", view.location, related=[dev.location("bdf")],
+                                 hint="pick a free BDF for the link"))
 
 
 def _check_link_access(facts: _Facts, views: list[_LinkView], intervals: list[AccessInterval],
@@ -1150,12 +1354,14 @@ def _check_link_access(facts: _Facts, views: list[_LinkView], intervals: list[Ac
         if not view.sections:
             continue
         view_link = view.node if isinstance(view.node, Link) else None
-        # the TX promise: an output section is writable by its owner only
+        # the TX promise: an output section is writable by its owner only. One finding per
+        # region, naming every output section it can write.
+        tx: dict[int, tuple[Region, list[tuple[str, int, int]]]] = {}
         for what, owner, lo, hi in view.sections:
             if owner is None:
                 continue
             owner_name = view.owners.get(owner)
-            reported: set[int] = set()
+            owner_text = f" ({owner_name})" if owner_name else ""
             for iv in _intervals_within(intervals, starts, lo, hi):
                 for g in iv.cells:
                     if g.cell.name == owner_name or not g.access & WRITE:
@@ -1163,16 +1369,25 @@ def _check_link_access(facts: _Facts, views: list[_LinkView], intervals: list[Ac
                     for r in g.regions:
                         if _links_overlap(facts.system, _derived_from(facts.system, r), view_link):
                             continue  # LINK-OVERLAP
-                        if r.flags & WRITE and id(r) not in reported:
-                            reported.add(id(r))
-                            owner_text = f" ({owner_name})" if owner_name else ""
-                            out.append(error(
-                                "LINK-TX-WRITE", f"the {what}{owner_text} of {view.label} "
-                                f"({_span(lo, hi)}) is writable by {facts.describe(r)}; only its "
-                                "owner may write it", r.location(), related=[view.location],
-                                hint="make the region read-only or keep it off the section"))
-        # nobody outside the link may read or write it
-        reported = set()
+                        if r.flags & WRITE:
+                            hit = tx.setdefault(id(r), (r, []))[1]
+                            if not hit or hit[-1][0] != what + owner_text:
+                                hit.append((what + owner_text, lo, hi))
+        for r, hits in tx.values():
+            if len(hits) == 1:
+                what, lo, hi = hits[0]
+                text = f"the {what} of {view.label} ({_span(lo, hi)}) is"
+            else:
+                names = [h[0].removeprefix("output section of ") for h in hits]
+                text = (f"the output sections of {', '.join(names[:-1])} and {names[-1]} of "
+                        f"{view.label} ({_span(hits[0][1], hits[-1][2])}) are")
+            out.append(error("LINK-TX-WRITE", f"{text} writable by {facts.describe(r)}; only "
+                             f"{'its' if len(hits) == 1 else 'each one' + chr(39) + 's'} owner may write it",
+                             r.location(), related=[view.location],
+                             hint="make the region read-only or keep it off the section"))
+        # nobody outside the link may read or write it (a region already reported for
+        # writing an output section is not reported again)
+        reported = set(tx)
         for iv in _intervals_within(intervals, starts, view.start, view.end):
             for g in iv.cells:
                 if g.cell.name in view.peers or not g.access & (READ | WRITE):

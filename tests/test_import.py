@@ -253,8 +253,10 @@ def test_link_whose_peer_breaks_the_layout_stays_raw():
         "type": "ivshmem", "bdf": "00:0e.0", "bar_mask": list(jh.IVSHMEM_BAR_MASK_MSIX),
         "msix_vectors": 16, "shmem_regions": "ivshmem-00-0e-0-state", "shmem_dev_id": 1,
         "shmem_peers": 3}]
+    # the note names the field, the peer and what the link would give there
     message = ("ivshmem devices at 00:0e.0 kept as raw PCI devices and regions: memory region 3 "
-               "of 'rt-app' is not what the link's layout gives peer 1 there")
+               "of 'rt-app' (peer 1, its read/write section) has flags [read, rootshared] where "
+               "the link gives [read, write, rootshared]")
     assert _diagnostics(documents) == [
         ("IMPORT-LINK-RAW", Severity.INFO, f"build/{n}.cell", message)
         for n in ("RootCell", "linux-guest", "rt-app")]
@@ -262,18 +264,19 @@ def test_link_whose_peer_breaks_the_layout_stays_raw():
 
 @pytest.mark.parametrize("change, reason", [
     (lambda p: p["rt-app"].cell.pci_devices[0].update(shmem_protocol=1),
-     "the peers disagree on the protocol (0x0000, 0x0001, 0x0000) and are not one virtio "
-     "back-end with front-ends"),
+     "shmem_protocol: 'RootCell' (peer 0) says 0x0000, 'rt-app' (peer 1) says 0x0001, "
+     "'linux-guest' (peer 2) says 0x0000; not one protocol, nor one virtio back-end with "
+     "front-ends"),
     (lambda p: p["rt-app"].cell.pci_devices[0].update(shmem_dev_id=2),
      "the peer IDs are [0, 2, 2], not 0..2"),
     (lambda p: p["rt-app"].cell.pci_devices[0].update(num_msix_vectors=4),
-     "the peers disagree on num_msix_vectors"),
+     "num_msix_vectors: 'rt-app' (peer 1) says 4, 'RootCell' (peer 0) says 16"),
     (lambda p: p["rt-app"].cell.pci_devices[0].update(msix_address=0x1000),
      "the device of 'rt-app' sets msix_address, which a link leaves 0"),
     (lambda p: p["rt-app"].cell.pci_devices[0].update(shmem_regions_start=4),
      "'rt-app' has 7 memory regions, fewer than shmem_regions_start 4 + 2 + 3 peers"),
     (lambda p: p["rt-app"].cell.pci_devices[0].update(shmem_peers=2),
-     "the devices disagree on the number of peers (shmem_peers)"),
+     "shmem_peers: 'rt-app' says 2, 'RootCell' says 3"),
 ])
 def test_peers_that_disagree_stay_raw(change, reason):
     parsed = _x86()

@@ -1,6 +1,7 @@
 """Render layer: the PCI configuration space each peer's guest sees for a link.
 
-For every link and every peer, the first 128 bytes of the ivshmem v2 configuration
+For every ivshmem device of every cell (each peer of a declared link, and every raw
+device, e.g. of an imported system), the first 128 bytes of the ivshmem v2 configuration
 space after reset (spec/ivshmem-v2.md), packed from the ``ivshmem`` declarations, and an
 annotated text dump of such an image (``partcfg show --cspace``). The values come from
 the cell's own layout (its PCI device entry and the region array it points at), the way
@@ -11,6 +12,7 @@ tests check it against the link declaration with the reader, ``ivshmem.link_view
 from __future__ import annotations
 
 from .. import ivshmem as iv
+from .. import jailhouse as jh
 from ..diagnostics import ConfigError, error
 from ..layout import CellLayout, PciEntry, SystemLayout
 from ..model import format_protocol
@@ -28,7 +30,13 @@ def link_entry_of(layout: CellLayout, link_name: str) -> PciEntry:
 
 def cspace_value_of(layout: CellLayout, link_name: str) -> dict:
     """The config-space image of a link for this cell, as a ``ivshmem.CSPACE`` value."""
-    device = link_entry_of(layout, link_name).fields
+    return cspace_value_of_entry(layout, link_entry_of(layout, link_name))
+
+
+def cspace_value_of_entry(layout: CellLayout, entry: PciEntry) -> dict:
+    """The config-space image of one ivshmem device entry of this cell (a declared link's
+    or a raw device's), as a ``ivshmem.CSPACE`` value."""
+    device = entry.fields
     start = device["shmem_regions_start"]
 
     def region(index: int):
@@ -73,20 +81,49 @@ def link_names_of(layout: CellLayout) -> list[str]:
     return [entry.link for entry in layout.pci_devices if entry.link is not None]
 
 
+def _raw_device_name(fields: dict) -> str:
+    """The image name of a raw ivshmem device: ``ivshmem-BB-DD-F``, from the BDF alone
+    (the hypervisor pairs by BDF, so every peer's image of one link gets the same name
+    even where the peers disagree on the PCI domain)."""
+    return "ivshmem-" + format_bdf(fields["bdf"]).replace(":", "-").replace(".", "-")
+
+
+def ivshmem_entries_of(layout: CellLayout) -> list[tuple[str, PciEntry]]:
+    """(image name, entry) for every ivshmem device of the cell, declared link or raw, in
+    PCI device array order: a link's image is named after the link, a raw device's after
+    its PCI address (with -2, -3... when a raw name repeats)."""
+    result: list[tuple[str, PciEntry]] = []
+    taken: set[str] = {e.link for e in layout.pci_devices if e.link is not None}
+    for entry in layout.pci_devices:
+        if entry.link is not None:
+            result.append((entry.link, entry))
+        elif entry.fields["type"] == jh.PCI_TYPE_IVSHMEM:
+            base = _raw_device_name(entry.fields)
+            name, n = base, 2
+            while name in taken:
+                name, n = f"{base}-{n}", n + 1
+            taken.add(name)
+            result.append((name, entry))
+    return result
+
+
 def cspace_outputs_of(layout: SystemLayout) -> dict[str, bytes]:
-    """``<cell>/<link>.cspace`` -> image, for every peer of every link of the system."""
+    """``<cell>/<name>.cspace`` -> image, for every ivshmem device of every cell of the
+    system: every peer of every declared link and every raw ivshmem device (imported
+    systems), the way the hypervisor presents each of them."""
     outputs: dict[str, bytes] = {}
     clashes = []
     for cell in layout.cells:
-        for link in link_names_of(cell):
-            rel = f"{file_stem_of(cell.cell.name)}/{file_stem_of(link)}.cspace"
+        for name, entry in ivshmem_entries_of(cell):
+            rel = f"{file_stem_of(cell.cell.name)}/{file_stem_of(name)}.cspace"
             if rel in outputs:
+                where = layout.system.links[name].location(key=True) if entry.link is not None \
+                    else cell.cell.location("pci_devices", key=True)
                 clashes.append(error(
                     "BUILD-NAME-CLASH", f"two links of cell {cell.cell.name!r} would be "
-                    f"written to {rel}", layout.system.links[link].location(key=True),
-                    hint="give one of the links another name"))
+                    f"written to {rel}", where, hint="give one of the links another name"))
                 continue
-            outputs[rel] = cspace_of(cell, link)
+            outputs[rel] = iv.CSPACE.pack(cspace_value_of_entry(cell, entry))
     if clashes:
         raise ConfigError(clashes)
     return outputs
@@ -200,10 +237,11 @@ def cspace_texts_of(layout: SystemLayout) -> list[str]:
     """One annotated dump per link and peer, cells in system order."""
     texts = []
     for cell in layout.cells:
-        for link in link_names_of(cell):
-            device = link_entry_of(cell, link).fields
-            title = (f"{layout.system.name}: cell {cell.cell.name}, link {link} "
+        for name, entry in ivshmem_entries_of(cell):
+            device = entry.fields
+            what = f"link {name}" if entry.link is not None else f"raw device {name}"
+            title = (f"{layout.system.name}: cell {cell.cell.name}, {what} "
                      f"(peer {device['shmem_dev_id']} of {device['shmem_peers']}, "
                      f"{format_bdf(device['bdf'])})")
-            texts.append(cspace_text_of(cspace_of(cell, link), title))
+            texts.append(cspace_text_of(iv.CSPACE.pack(cspace_value_of_entry(cell, entry)), title))
     return texts

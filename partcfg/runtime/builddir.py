@@ -2,10 +2,11 @@
 
 The runtime reads what ``partcfg build`` wrote, never YAML: the ``.cell`` blobs (decoded
 by ``partcfg.blobread``) and, per cell, the ``<cell>/<link>.cspace`` configuration-space
-images (and, to name a system built flat, the first lines of its firmware headers). Like the hypervisor, it pairs the peers of a link by the ivshmem device's PCI
-domain and BDF (device type 3) and refuses a set of blobs the hypervisor would refuse:
-no or two system configurations, cells of another architecture, duplicate names, memory
-or CPUs a non-root cell does not get from the root cell, link peers that disagree on the
+images (and, to name a system built flat, the first lines of its firmware headers). Like the hypervisor, it pairs the peers of a link by the ivshmem device's BDF
+alone (device type 3; ``ivshmem.links_by_bdf``, the pairing validation and import use
+too) and refuses a set of blobs the hypervisor would refuse:
+no or two system configurations, cells of another architecture, duplicate names, CPUs
+a non-root cell does not get from the root cell, link peers that disagree on the
 region or claim the same peer ID. Every refusal is an :class:`InputError` (exit code 2)
 with one clear diagnostic per problem.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 from .. import jailhouse as jh
 from ..blobread import ParsedBlob, parsed_blob_file
 from ..diagnostics import BlobError, Diagnostic, InputError, Location, error
-from ..ivshmem import link_view_of
+from ..ivshmem import link_view_of, links_by_bdf
 from ..units import format_bdf
 
 CELL_SUFFIX = ".cell"
@@ -62,9 +63,10 @@ class LinkPeer:
 
 @dataclass
 class LinkInfo:
-    """A shared-memory link as the hypervisor sees it: the ivshmem devices with one
-    domain:BDF, their common region and the peers present in this build."""
-    domain: int
+    """A shared-memory link as the hypervisor sees it: the ivshmem devices with one BDF
+    (whatever PCI domain each says), their common region and the peers present in this
+    build."""
+    domain: int                         # the domain of the first peer's device (for labels)
     bdf: int
     name: str
     max_peers: int
@@ -164,26 +166,6 @@ def _blobs_of(directory: Path) -> tuple[list[tuple[Path, ParsedBlob]], list[Diag
     return parsed, problems
 
 
-def _covered(start: int, end: int, ranges: list[tuple[int, int]]) -> bool:
-    """Whether [start, end) lies inside the union of ``ranges``."""
-    at = start
-    for lo, hi in sorted(ranges):
-        if lo > at:
-            break
-        at = max(at, hi)
-        if at >= end:
-            return True
-    return at >= end
-
-
-def _is_placeholder(region: dict) -> bool:
-    return not region["size"] and not region["flags"] and not region["phys_start"]
-
-
-def _is_comm(region: dict) -> bool:
-    return bool(region["flags"] & jh.MEM_COMM_REGION)
-
-
 def system_build_of(directory: Path, name: str | None = None) -> SystemBuild:
     """Read one system directory; InputError (exit 2) when the blobs do not form one
     system the hypervisor would accept. ``name`` defaults to the root cell's name."""
@@ -234,24 +216,15 @@ def system_build_of(directory: Path, name: str | None = None) -> SystemBuild:
 
 
 def _carving_problems(cells: list[CellBlob]) -> list[Diagnostic]:
-    """Non-root cells are carved out of the root cell: their private memory and their
-    CPUs must be the root cell's, and no CPU may belong to two non-root cells."""
+    """Non-root cells are carved out of the root cell: their CPUs must be the root cell's,
+    and no CPU may belong to two non-root cells. (Private memory the root never had is
+    mapped into the cell alone, as the hypervisor maps it.)"""
     root = cells[0]
-    root_ranges = [(r["phys_start"], r["phys_start"] + r["size"]) for r in root.regions
-                   if r["size"] and not _is_comm(r)]
     problems = []
     owner: dict[int, CellBlob] = {}
     for cell in cells[1:]:
-        for i, r in enumerate(cell.regions):
-            if _is_placeholder(r) or _is_comm(r) or r["flags"] & jh.MEM_ROOTSHARED or not r["size"]:
-                continue
-            end = r["phys_start"] + r["size"]
-            if not _covered(r["phys_start"], end, root_ranges):
-                problems.append(error(
-                    "RUN-NOT-IN-ROOT", f"memory region {i} of cell {cell.name!r} "
-                    f"({r['phys_start']:#x}..{end - 1:#x}) is not memory of the root cell "
-                    f"{root.name!r} and not ROOTSHARED: these blobs do not form one system",
-                    cell.location(), related=[root.location()]))
+        # memory: a range the root cell never had is simply mapped into the cell, as the
+        # hypervisor does (a device window for one cell is legal): nothing to refuse
         for cpu in sorted(cell.cpus):
             if cpu not in root.cpus:
                 problems.append(error("RUN-CPU-NOT-IN-ROOT", f"cell {cell.name!r} uses CPU {cpu}, "
@@ -295,17 +268,14 @@ def _same_protocol(a: int, b: int) -> bool:
 
 def _links_of(cells: list[CellBlob]) -> tuple[list[LinkInfo], list[Diagnostic]]:
     problems: list[Diagnostic] = []
-    groups: dict[tuple[int, int], list[LinkPeer]] = {}
-    for ci, cell in enumerate(cells):
-        for di, dev in enumerate(cell.devices):
-            if dev["type"] != jh.PCI_TYPE_IVSHMEM:
-                continue
-            groups.setdefault((dev["domain"], dev["bdf"]), []).append(
-                LinkPeer(ci, di, dev["shmem_dev_id"]))
+    endpoints = [LinkPeer(ci, di, dev["shmem_dev_id"]) for ci, cell in enumerate(cells)
+                 for di, dev in enumerate(cell.devices) if dev["type"] == jh.PCI_TYPE_IVSHMEM]
+    groups = links_by_bdf(endpoints, lambda p: cells[p.cell].devices[p.device]["bdf"])
     links = []
-    for (domain, bdf), members in sorted(groups.items()):
-        where = f"{domain:04x}:{format_bdf(bdf)}"
+    for bdf, members in sorted(groups.items()):
         first = members[0]
+        domain = cells[first.cell].devices[first.device]["domain"]
+        where = f"{domain:04x}:{format_bdf(bdf)}"
         first_cell, first_dev = cells[first.cell], cells[first.cell].devices[first.device]
         max_peers = first_dev["shmem_peers"]
         peers: dict[int, LinkPeer] = {}
