@@ -67,8 +67,8 @@ def test_round_trip_across_an_edit_that_moves_lines(run_cli, board):
     _edit(board / "sender.yaml", "    - link: pipe\n",
           "    - link: pipe\n    - {phys: 0x10300000, virt: 0x500000, size: 0x800, flags: [read]}\n")
     code, out, _ = run_cli("check", "conflict", "--write-baseline", "base.json")
-    assert "conflict/sender.yaml:10:48: error[MEM-ALIGN]: region #6 of cell 'sender': size 0x800 " \
-           "is not a multiple of 4 KiB" in out
+    assert "conflict/sender.yaml:10:62: error[MEM-SUBPAGE-WIDTH]: region #6 of cell 'sender' is a " \
+           "sub-page region (size 0x800 not a multiple of 4 KiB) without an access width" in out
     code, _, _ = run_cli("check", "conflict")
     assert code == 1
     # unrelated edits: comments on top, new regions before 'ram' and before the unnamed
@@ -83,7 +83,7 @@ def test_round_trip_across_an_edit_that_moves_lines(run_cli, board):
     assert code == 0, out
     assert "in baseline: conflict/sender.yaml:8:9: error[CPU-CONFLICT]" in out
     assert "in baseline: conflict/receiver.yaml:11:7: error[ISO-PRIVATE]" in out
-    assert "in baseline: conflict/sender.yaml:14:48: error[MEM-ALIGN]: region #7 of cell 'sender'" in out
+    assert "in baseline: conflict/sender.yaml:14:62: error[MEM-SUBPAGE-WIDTH]: region #7 of cell 'sender'" in out
     code, out, _ = run_cli("check", "conflict", "--baseline", "base.json")
     assert out.strip() == "0 errors; baseline: 0 new, 3 unchanged, 0 absent"
 
@@ -106,13 +106,13 @@ def test_new_unchanged_and_absent_in_sarif(run_cli, board):
                      r["locations"][0]["physicalLocation"]["region"]["startLine"]) for r in run["results"])
     assert states == [("CPU-CONFLICT", "unchanged", "conflict/sender.yaml", 5),
                       ("ISO-PRIVATE", "absent", "conflict/receiver.yaml", 7),
-                      ("MEM-ALIGN", "new", "conflict/sender.yaml", 10)]
+                      ("MEM-SUBPAGE-WIDTH", "new", "conflict/sender.yaml", 10)]
     assert run["properties"] == {"partcfg": {"waived": 0, "baseline": {"new": 1, "unchanged": 1, "absent": 1}}}
     for r in run["results"]:
         assert set(r["partialFingerprints"]) == {"partcfgFinding/v1"}
     code, out, _ = run_cli("check", "conflict", "--baseline", "base.json")
     assert code == 1
-    assert "error[MEM-ALIGN]" in out and "CPU-CONFLICT" not in out
+    assert "error[MEM-SUBPAGE-WIDTH]" in out and "CPU-CONFLICT" not in out
     assert out.strip().endswith("1 error; baseline: 1 new, 1 unchanged, 1 absent")
 
 

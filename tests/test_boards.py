@@ -1,4 +1,4 @@
-"""Board-shaped systems (tests/boards/): configurations written the way upstream Jailhouse
+"""Board-shaped systems (tests/upstream-shaped/): configurations written the way upstream Jailhouse
 boards are, judged as the hypervisor judges them (spec/hypervisor-acceptance.md).
 
 Each set is a root cell with ivshmem devices in PCI domain 1 and the network-link
@@ -25,7 +25,7 @@ from partcfg.diagnostics import Severity
 from partcfg.imports import imported_documents_of
 from partcfg.load import load_yaml_file, load_yaml_text
 
-BOARDS = Path(__file__).resolve().parent / "boards"
+BOARDS = Path(__file__).resolve().parent / "upstream-shaped"
 BOARD_NAMES = sorted(p.name for p in BOARDS.iterdir() if p.is_dir())
 # the links of each board, by BDF, and their peers in peer-ID order (from the C-shaped files)
 LINKS = {
