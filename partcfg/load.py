@@ -184,13 +184,13 @@ class _NotSimple(Exception):
 # (``00:0e.0``); keys are single words without colons.
 _UNSIMPLE_CHAR = re.compile(r"[^\x20-\x7e\n]")
 _C = r"[A-Za-z0-9_.+~/-]"
-_WORD = r"(?:[A-Za-z0-9_.+~/]|-(?=[A-Za-z0-9_.+~/]))" + _C + "*"
-_INNER = rf"(?:{_C}|:(?={_C}))"
-_SCALAR = r"(?:[A-Za-z0-9_.+~/]|-(?=[A-Za-z0-9_.+~/]))" + rf"{_INNER}*(?: +{_INNER}+)*"
-_FLOW_SCALAR = _SCALAR
-_BLOCK_INNER = rf"(?:[A-Za-z0-9_.+~/,-]|:(?={_C}))"  # commas too: ``cpus: 0-1,4``
-_BLOCK_SCALAR = re.compile(r"(?:[A-Za-z0-9_.+~/]|-(?=[A-Za-z0-9_.+~/]))"
-                           rf"{_BLOCK_INNER}*(?: +{_BLOCK_INNER}+)*")
+_START = r"(?:[A-Za-z0-9_.+~/]|-(?=[A-Za-z0-9_.+~/]))"  # '- ' would be a sequence entry
+_WORD = rf"{_START}{_C}*"
+# (each pattern matches one way only: runs of a character class, no nested choices, so
+# a line that does not match fails in linear time)
+_FLOW_SCALAR = rf"{_START}{_C}*(?::{_C}+)*(?: +{_C}+(?::{_C}+)*)*"
+_B = r"[A-Za-z0-9_.+~/,-]"  # block scalars take commas too: ``cpus: 0-1,4``
+_BLOCK_SCALAR = re.compile(rf"{_START}{_B}*(?::{_C}{_B}*)*(?: +{_B}+(?::{_C}{_B}*)*)*")
 _KEY_LINE = re.compile(rf"({_WORD}):(?: +(.*))?")
 _LIST = rf"\[ *(?:{_FLOW_SCALAR} *(?:, *{_FLOW_SCALAR} *)*)?\]"
 _FLAT_LIST = re.compile(_LIST)
@@ -217,12 +217,13 @@ def _simple_data_of(text: str) -> Any:
             continue
         if content.startswith(("---", "...")):
             return _NOT_SIMPLE
+        indent = len(raw) - len(content)
         comment = content.find("#")
         if comment > 0:  # a comment after the content: '#' after a space, nowhere else
             if content[comment - 1] != " ":
                 return _NOT_SIMPLE
             content = content[:comment]
-        lines.append((len(raw) - len(content), content.rstrip(" ")))
+        lines.append((indent, content.rstrip(" ")))
     if not lines or lines[0][0] != 0:
         return _NOT_SIMPLE
     try:

@@ -61,7 +61,19 @@ NumberSet = Annotated[tuple[int, ...], BeforeValidator(parse_cpu_set),
 
 
 def _flags(names: Mapping[str, int], what: str, bits: int):
-    return Annotated[int, BeforeValidator(lambda v: parse_flags(v, names, what)), AfterValidator(_fits(bits)),
+    masks: dict[tuple, int] = {}  # word list -> mask: the same lists repeat region after region
+
+    def parse(value: object) -> int:
+        if type(value) is list and all(type(w) is str for w in value):
+            words = tuple(value)
+            mask = masks.get(words)
+            if mask is None:
+                mask = parse_flags(value, names, what)
+                if len(masks) < 4096:
+                    masks[words] = mask
+            return mask
+        return parse_flags(value, names, what)
+    return Annotated[int, BeforeValidator(parse), AfterValidator(_fits(bits)),
                      WithJsonSchema({"type": "array", "items": {
                          "anyOf": [{"enum": list(names)}, {"type": "integer"}]}})]
 
@@ -566,9 +578,10 @@ def _diagnostics_of(exc: ValidationError, doc: SourceDoc) -> list[Diagnostic]:
 
 def _attach_sources(obj: Any, doc: SourceDoc, path: tuple) -> None:
     if isinstance(obj, Node):
-        obj._source = SourceRef(doc, path)
-        for name in type(obj).model_fields:
-            value = getattr(obj, name)
+        # the private dict and the field dict directly: pydantic's attribute hooks cost a
+        # third of document_of on 100,000-region systems
+        obj.__pydantic_private__["_source"] = SourceRef(doc, path)  # type: ignore[index]
+        for name, value in obj.__dict__.items():
             if isinstance(value, (Node, list, dict)):
                 _attach_sources(value, doc, path + (name,))
     elif isinstance(obj, list):
