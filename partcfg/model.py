@@ -41,7 +41,16 @@ def _fits(bits: int) -> Callable[[int], int]:
 
 
 def _uint(bits: int, parse: Callable[[object], int] = parse_int, schema: dict = _INT_SCHEMA):
-    return Annotated[int, BeforeValidator(parse), AfterValidator(_fits(bits)), WithJsonSchema(schema)]
+    fits = _fits(bits)
+    limit = 1 << bits
+
+    def parse_fitting(value: object) -> int:
+        # one Python call for a number that is already an integer in range (most of them,
+        # and there are several per region); everything else as before: parse, then fit
+        if (type(value) is int or type(value) is DecimalInt) and 0 <= value < limit:  # noqa: E721
+            return value  # type: ignore[return-value]
+        return fits(parse(value))
+    return Annotated[int, BeforeValidator(parse_fitting), WithJsonSchema(schema)]
 
 
 U8 = _uint(8)
@@ -62,18 +71,19 @@ NumberSet = Annotated[tuple[int, ...], BeforeValidator(parse_cpu_set),
 
 def _flags(names: Mapping[str, int], what: str, bits: int):
     masks: dict[tuple, int] = {}  # word list -> mask: the same lists repeat region after region
+    fits = _fits(bits)
 
     def parse(value: object) -> int:
         if type(value) is list and all(type(w) is str for w in value):
             words = tuple(value)
             mask = masks.get(words)
             if mask is None:
-                mask = parse_flags(value, names, what)
+                mask = fits(parse_flags(value, names, what))
                 if len(masks) < 4096:
                     masks[words] = mask
             return mask
-        return parse_flags(value, names, what)
-    return Annotated[int, BeforeValidator(parse), AfterValidator(_fits(bits)),
+        return fits(parse_flags(value, names, what))
+    return Annotated[int, BeforeValidator(parse),
                      WithJsonSchema({"type": "array", "items": {
                          "anyOf": [{"enum": list(names)}, {"type": "integer"}]}})]
 
