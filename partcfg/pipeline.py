@@ -6,8 +6,9 @@ prints; writing files is left to ``output.py`` and choosing exit codes to ``cli.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .collector import collector_paused
 from .diagnostics import (ConfigError, Diagnostic, InputError, Location, error,
@@ -91,12 +92,16 @@ class _OutputSet:
         self.outputs: dict[str, bytes] = {}
         self.clashes: list[Diagnostic] = []
 
-    def put(self, rel: str, data: bytes, where: Location | None, same_ok: bool = False) -> None:
-        """``same_ok``: identical bytes at one path are one file (shared headers)."""
+    def put(self, rel: str, data: bytes, where: Location | Callable[[], Location | None] | None,
+            same_ok: bool = False) -> None:
+        """``same_ok``: identical bytes at one path are one file (shared headers).
+        ``where`` may be a function giving the location: it is needed only for a clash,
+        and finding a position composes the file's YAML node tree (see ``load``)."""
         if rel in self.outputs:
             if not (same_ok and self.outputs[rel] == data):
                 self.clashes.append(error("BUILD-NAME-CLASH", f"two outputs would be written to {rel}",
-                                          where, hint="rename one of the cells or links"))
+                                          where() if callable(where) else where,
+                                          hint="rename one of the cells or links"))
             return
         self.outputs[rel] = data
 
@@ -181,9 +186,9 @@ def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozens
         blobs = blobs_of_system(layout)
         for cell in layout.cells:
             out.put(f"{prefix}{file_stem_of(cell.cell.name)}.cell", blobs[cell.cell.name],
-                    cell.cell.location("name"))
+                    partial(cell.cell.location, "name"))
         sources = _sources_of_documents(system.documents, names)
-        where = system.root.location("name")
+        where = partial(system.root.location, "name")
         produced = {**cspace_outputs_of(layout), **firmware_header_outputs_of(layout, sources)}
         if "c" in emit:
             produced.update(c_source_outputs_of(layout, sources))
