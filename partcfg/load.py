@@ -65,6 +65,14 @@ class SourceDoc:
     root: yaml.Node | None
     text: str | None = None
 
+    def __getstate__(self) -> dict:
+        # to another process (pipeline's parallel loading) without the node tree when
+        # the text can give it again: a tree pickles at ten times the size of its text
+        state = dict(self.__dict__)
+        if state.get("text") is not None:
+            state["root"] = None
+        return state
+
     def tree(self) -> yaml.Node | None:
         """The composed node tree of the file (None for an empty or unparsed file)."""
         if self.root is None and self.text is not None:
@@ -442,7 +450,7 @@ def load_yaml_text(text: str, file: str) -> SourceDoc:
             Location(file, node.start_mark.line + 1, node.start_mark.column + 1))]) from None
     if problems:
         raise ConfigError(problems)
-    return SourceDoc(file, data, root)
+    return SourceDoc(file, data, root, text)
 
 
 def load_yaml_file(path: str | Path) -> SourceDoc:

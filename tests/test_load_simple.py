@@ -192,3 +192,40 @@ def test_simple_path_reads_nested_block_documents_as_libyaml_does(text):
         return
     assert full != "error", f"the simple path read what libyaml refuses: {text!r}"
     assert same(simple, full), f"{text!r}: simple {simple!r} != full {full!r}"
+
+
+def test_loading_in_worker_processes_gives_the_serial_result(tmp_path, monkeypatch):
+    """Files read by a pool (big trees) and by this process: the same diagnostics, in the
+    same order at the same positions, including files the simple path declines, syntax
+    errors and an unreadable file's error."""
+    import shutil
+    from pathlib import Path
+
+    from partcfg import pipeline
+    from partcfg.diagnostics import InputError
+
+    fixtures = Path(__file__).parent / "fixtures" / "validate"
+    for f in sorted(fixtures.glob("*.yaml")):
+        shutil.copy(f, tmp_path / f.name)
+    (tmp_path / "zz-syntax.yaml").write_text("system: base\ncell: {name: [\n")
+    (tmp_path / "zz-dup.yaml").write_text("system: base\ncell:\n  name: a\n  name: b\n")
+
+    def report(parallel: bool):
+        checked = pipeline.checked_files_of([tmp_path], parallel_load=parallel)
+        return [(d.rule, str(d.location), d.message, [str(r) for r in d.related])
+                for d in checked.diagnostics]
+
+    monkeypatch.setenv("PARTCFG_JOBS", "2")
+    monkeypatch.setattr(pipeline, "PARALLEL_LOAD_MIN_FILES", 2)
+    serial, parallel = report(False), report(True)
+    assert len(serial) > 100 and any(r == "YAML-SYNTAX" for r, *_ in serial)
+    assert parallel == serial
+
+    (tmp_path / "zz-binary.yaml").write_bytes(b"\xff\xfe\x00")
+    for flag in (False, True):
+        try:
+            pipeline.checked_files_of([tmp_path], parallel_load=flag)
+        except InputError as exc:
+            assert [d.rule for d in exc.diagnostics] == ["IO-ENCODING"]
+        else:
+            raise AssertionError("an unreadable file was accepted")
