@@ -709,7 +709,9 @@ def assembly_of(documents: Iterable[Document], unreadable_systems: Iterable[str]
         target.documents.append(d)
         if d.cell is not None:
             # by name through a dict: cell_named per file made 10,000 cells quadratic
-            named = cells_by_name.setdefault(target.name, {c.name: c for c in target.all_cells})
+            named = cells_by_name.get(target.name)
+            if named is None:
+                named = cells_by_name[target.name] = {c.name: c for c in target.all_cells}
             clash = named.get(d.cell.name)
             if clash is not None:
                 result.diagnostics.append(error(
