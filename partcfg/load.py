@@ -202,8 +202,7 @@ _BLOCK_SCALAR = re.compile(rf"{_START}{_B}*(?::{_C}{_B}*)*(?: +{_B}+(?::{_C}{_B}
 _KEY_LINE = re.compile(rf"({_WORD}):(?: +(.*))?")
 _LIST = rf"\[ *(?:{_FLOW_SCALAR} *(?:, *{_FLOW_SCALAR} *)*)?\]"
 _FLAT_LIST = re.compile(_LIST)
-_PAIR_TEXT = rf"{_WORD}: +(?:{_LIST}|{_FLOW_SCALAR})"
-_FLAT_MAP = re.compile(rf"\{{ *(?:{_PAIR_TEXT} *(?:, *{_PAIR_TEXT} *)*)?\}}")
+_LIST_INSIDE = re.compile(rf" *(?:{_FLOW_SCALAR} *(?:, *{_FLOW_SCALAR} *)*)?")
 _PAIR = re.compile(rf"({_WORD}): +(?:\[([^\]]*)\]|({_FLOW_SCALAR}))")
 _FLOW_TOKEN = re.compile(rf" *([{{}}\[\],]|:(?= )|{_FLOW_SCALAR}) *")
 _STRUCTURE = frozenset("{}[],:")
@@ -347,23 +346,10 @@ class _SimpleReader:
         return self.scalar(text)
 
     def flow(self, text: str, depth: int) -> Any:
-        if text[0] == "{" and _FLAT_MAP.fullmatch(text):
-            result: dict = {}
-            resolved, lists = self.resolved, self.lists
-            for key_text, items, value_text in _PAIR.findall(text):
-                if len(key_text) > _MAX_KEY:
-                    raise _NotSimple
-                key = resolved[key_text] if key_text in resolved else self.scalar(key_text)
-                if key in result:
-                    raise _NotSimple
-                if value_text:
-                    result[key] = resolved[value_text] if value_text in resolved else self.scalar(value_text)
-                else:  # a list: flag words repeat from region to region
-                    values = lists.get(items)
-                    if values is None:
-                        values = lists[items] = self.list_of(items)
-                    result[key] = list(values)
-            return result
+        if text[0] == "{":
+            flat = self.flat_map(text)
+            if flat is not None:
+                return flat
         if text[0] == "[" and _FLAT_LIST.fullmatch(text):
             return list(self.list_of(text[1:-1]))
         tokens, at = [], 0
@@ -377,6 +363,36 @@ class _SimpleReader:
         if end != len(tokens):
             raise _NotSimple
         return value
+
+    def flat_map(self, text: str) -> dict | None:
+        """A one-line flow mapping of scalars and flat lists (a region), or None for any
+        other shape. One regular-expression pass: ``split`` gives every pair and the
+        separators between them, which must be nothing but the braces, commas and spaces
+        (so junk anywhere declines), and each distinct list inside is checked once."""
+        parts = _PAIR.split(text)  # [sep, key, list, scalar, sep, key, ..., sep]
+        if len(parts) < 5 or parts[0].rstrip(" ") != "{" or parts[-1].lstrip(" ") != "}":
+            return None
+        result: dict = {}
+        resolved, lists = self.resolved, self.lists
+        for at in range(1, len(parts) - 1, 4):
+            key_text, items, value_text = parts[at:at + 3]
+            if at > 1 and parts[at - 1].strip(" ") != ",":
+                return None
+            if len(key_text) > _MAX_KEY:
+                raise _NotSimple
+            key = resolved[key_text] if key_text in resolved else self.scalar(key_text)
+            if key in result:
+                raise _NotSimple
+            if value_text:
+                result[key] = resolved[value_text] if value_text in resolved else self.scalar(value_text)
+            else:  # a list: flag words repeat from region to region
+                values = lists.get(items)
+                if values is None:
+                    if _LIST_INSIDE.fullmatch(items) is None:
+                        return None
+                    values = lists[items] = self.list_of(items)
+                result[key] = list(values)
+        return result
 
     def flow_value(self, tokens: list[str], i: int, depth: int) -> tuple[Any, int]:
         if depth > _SIMPLE_DEPTH:
