@@ -207,6 +207,8 @@ _PAIR = re.compile(rf"({_WORD}): +(?:\[([^\]]*)\]|({_FLOW_SCALAR}))")
 _FLOW_TOKEN = re.compile(rf" *([{{}}\[\],]|:(?= )|{_FLOW_SCALAR}) *")
 _STRUCTURE = frozenset("{}[],:")
 _MAX_KEY = 1000  # libyaml refuses implicit keys longer than 1024 characters
+_RESOLVED: dict[str, Any] = {}
+_RESOLVED_MAX = 1 << 17
 _SIMPLE_DEPTH = 32  # deeper files take the full path, which bounds nesting
 
 
@@ -245,7 +247,11 @@ class _SimpleReader:
 
     def __init__(self, lines: list[tuple[int, str]]):
         self.lines = lines
-        self.resolved: dict[str, Any] = {}  # scalar text -> value (names and sizes repeat)
+        # scalar text -> value, shared by every file of a run (names, sizes and flag words
+        # repeat from file to file; the values are immutable), bounded
+        if len(_RESOLVED) > _RESOLVED_MAX:
+            _RESOLVED.clear()
+        self.resolved = _RESOLVED
         self.lists: dict[str, tuple] = {}  # the inside of a flat flow list -> its values
 
     def list_of(self, items: str) -> tuple:
