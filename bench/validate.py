@@ -14,19 +14,35 @@ for a valid system (which must give no diagnostic at all) and for one with plant
 (an overlap, a CPU conflict and a write into another cell's TX section), which must be
 found, and nothing else. validate and layout+render report the best of --repeat runs.
 
+End to end, as a user runs it: the files are written to a directory (tmpfs when there is
+one) and timed as
+
+  check           `python -m partcfg.cli check DIR` in a fresh process (its peak memory too)
+  yaml.load       a fresh process that reads the same files and `yaml.load`s each with
+                  libyaml (CSafeLoader) into plain Python data: the usual way to read them
+
+interleaved (yaml.load, check, yaml.load, check, ...; best of --repeat each), and printed
+as the ratio check / yaml.load: at most 1 means checking costs no more than reading.
+
 Systems above --yaml-limit regions are built as models directly (pydantic model_construct
 from the same data, no source locations): parsing a million regions of YAML alone takes
 minutes, and the point of those sizes is how validation scales.
 
     python bench/validate.py                            # 10k and 100k regions
     python bench/validate.py --sizes 10000,100000,1000000
+    python bench/validate.py --end-to-end-only --sizes 100000,1000000 --yaml-limit 1000000
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -219,12 +235,60 @@ def timed(fn, repeat: int = 1):
     return result, best
 
 
-def run(regions: int, faulty: bool, repeat: int, yaml_limit: int) -> dict:
+_READ_WITH_LIBYAML = """
+import sys, yaml
+from pathlib import Path
+for path in sorted(Path(sys.argv[1]).glob("*.yaml")):
+    with open(path, "rb") as handle:
+        yaml.load(handle.read(), Loader=yaml.CSafeLoader)
+"""
+
+
+def _child(args: list[str]) -> tuple[float, float, int, bytes]:
+    """(wall seconds, peak resident MiB, exit code, stdout) of a fresh process."""
+    env = dict(os.environ, CI="true", PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, env=env)
+    out = proc.stdout.read()  # type: ignore[union-attr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss / 1024, proc.returncode, out
+
+
+def end_to_end(texts: dict[str, str], faulty: bool, repeat: int) -> dict:
+    """The CLI on the files against reading them with libyaml, interleaved."""
+    shm = Path("/dev/shm")
+    where = Path(tempfile.mkdtemp(prefix="partcfg-validate-", dir=shm if shm.is_dir() else None))
+    try:
+        for name, text in texts.items():
+            (where / name).write_text(text, encoding="utf-8")
+        best_check = best_read = float("inf")
+        peak = 0.0
+        for _ in range(repeat):
+            wall, _, code, _ = _child(["-c", _READ_WITH_LIBYAML, str(where)])
+            assert code == 0, "reading with yaml.load failed"
+            best_read = min(best_read, wall)
+            wall, rss, code, out = _child(["-m", "partcfg.cli", "check", "--format", "json", str(where)])
+            best_check, peak = min(best_check, wall), max(peak, rss)
+            found = Counter(d["rule"] for d in json.loads(out))
+            assert code == (1 if faulty else 0), f"partcfg check exited {code}"
+            assert found == (EXPECTED_FAULTS if faulty else Counter()), f"end to end: {dict(found)}"
+        return {"check": best_check, "read": best_read, "peak": peak}
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+
+
+def run(regions: int, faulty: bool, repeat: int, yaml_limit: int, e2e_only: bool = False) -> dict:
     cells = max(3, regions // REGIONS_PER_CELL)
     data = system_data(cells, faulty)
+    e2e = None
     if regions <= yaml_limit:
         texts = system_texts(data)
         del data
+        e2e = end_to_end(texts, faulty, repeat)
+        if e2e_only:
+            return {"regions": regions, "cells": cells, "faulty": faulty, "e2e": e2e}
         assembly, t_load = timed(lambda: assembly_of_texts(texts))
         del texts
         assert not assembly.diagnostics, assembly.diagnostics[:3]
@@ -241,7 +305,14 @@ def run(regions: int, faulty: bool, repeat: int, yaml_limit: int) -> dict:
     blobs, t_render = timed(lambda: blobs_of_system(layout_of_system(system)), repeat)
     assert len(blobs) == cells
     return {"regions": n_regions, "cells": cells, "faulty": faulty, "load": t_load,
-            "validate": t_validate, "render": t_render, "found": sum(found.values())}
+            "validate": t_validate, "render": t_render, "found": sum(found.values()), "e2e": e2e}
+
+
+def _e2e_columns(e2e: dict | None) -> str:
+    if e2e is None:
+        return f"{'':>9} {'':>10} {'':>6} {'':>8}"
+    return (f"{e2e['check']:>8.2f}s {e2e['read']:>9.2f}s {e2e['check'] / e2e['read']:>6.2f} "
+            f"{e2e['peak']:>6.0f}MB")
 
 
 def main() -> None:
@@ -253,19 +324,30 @@ def main() -> None:
     parser.add_argument("--yaml-limit", type=int, default=200_000,
                         help="largest size generated as YAML; larger ones are built as models "
                              "directly and show no load+model time (default 200000)")
+    parser.add_argument("--end-to-end-only", action="store_true",
+                        help="only the end-to-end columns (check vs yaml.load on the files)")
     args = parser.parse_args()
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
-    print(f"{'regions':>9} {'cells':>6} {'system':>7} {'load+model':>11} {'validate':>9} "
-          f"{'layout+render':>14} {'found':>6}")
+    print("check = `partcfg check DIR` end to end; yaml.load = reading the same files with libyaml; "
+          "ratio = check / yaml.load (same run, interleaved)")
+    print(f"{'regions':>9} {'cells':>6} {'system':>7} {'check':>9} {'yaml.load':>10} {'ratio':>6} "
+          f"{'peak':>8}" + ("" if args.end_to_end_only else
+                            f" {'load+model':>11} {'validate':>9} {'layout+render':>14} {'found':>6}"))
     rows = []
     for size in sizes:
         for faulty in (False, True):
-            row = run(size, faulty, args.repeat, args.yaml_limit)
+            row = run(size, faulty, args.repeat, args.yaml_limit, args.end_to_end_only)
             rows.append(row)
+            head = f"{row['regions']:>9} {row['cells']:>6} {'faults' if faulty else 'valid':>7} " \
+                   f"{_e2e_columns(row['e2e'])}"
+            if args.end_to_end_only:
+                print(head, flush=True)
+                continue
             load = f"{row['load']:>10.2f}s" if row["load"] is not None else f"{'(direct)':>11}"
-            print(f"{row['regions']:>9} {row['cells']:>6} {'faults' if faulty else 'valid':>7} "
-                  f"{load} {row['validate']:>8.2f}s {row['render']:>13.2f}s {row['found']:>6}",
+            print(f"{head} {load} {row['validate']:>8.2f}s {row['render']:>13.2f}s {row['found']:>6}",
                   flush=True)
+    if args.end_to_end_only:
+        return
     # per size, the faster of the valid and the faulty run (same work; less noise)
     best = [min(rows[i:i + 2], key=lambda r: r["validate"]) for i in range(0, len(rows), 2)]
     for small, big in zip(best, best[1:]):

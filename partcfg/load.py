@@ -2,8 +2,17 @@
 
 The first step of the flow. Scalars are resolved the YAML 1.2 way (``00:10.0`` stays a
 string, ``yes`` is not a boolean; only ``true``/``false``, ``null`` and integers are
-typed), duplicate keys are errors, and the composed node tree is kept so that any
-path into the data (``("cell", "memory", 3, "size")``) maps back to ``file:line:col``.
+typed), duplicate keys are errors, and any path into the data
+(``("cell", "memory", 3, "size")``) maps back to ``file:line:col`` through libyaml's
+node tree of the file.
+
+Most files (everything ``partcfg import`` writes, most hand-written ones) use a small,
+line-shaped part of YAML: block mappings and sequences of plain names and numbers, and
+one-line flow collections. Those are read straight into data by :func:`_simple_data_of`
+(a few regular expressions per line, no node objects, no marks); a file that strays
+outside that part in any way takes the full libyaml path, which is also where every
+problem is reported. The node tree is composed only when a position is asked for (a
+finding), from the same text by the same composer, so positions are exactly libyaml's.
 """
 
 from __future__ import annotations
@@ -47,16 +56,35 @@ Path_ = tuple  # a path into the data: keys and list indices
 
 @dataclass
 class SourceDoc:
-    """One loaded YAML file: its data and the node tree that locates every value."""
+    """One loaded YAML file: its data and the node tree that locates every value
+    (``root``; composed from ``text`` on first use when the file was read by the
+    simple path)."""
 
     file: str
     data: Any
     root: yaml.Node | None
+    text: str | None = None
+
+    def __getstate__(self) -> dict:
+        # to another process (pipeline's parallel loading) without the node tree when
+        # the text can give it again: a tree pickles at ten times the size of its text
+        state = dict(self.__dict__)
+        if state.get("text") is not None:
+            state["root"] = None
+        return state
+
+    def tree(self) -> yaml.Node | None:
+        """The composed node tree of the file (None for an empty or unparsed file)."""
+        if self.root is None and self.text is not None:
+            with collector_paused():
+                self.root = yaml.compose(self.text, Loader=_Loader)
+            self.text = None
+        return self.root
 
     def node_at(self, path: Sequence[Any], key: bool = False) -> yaml.Node | None:
         """The node at ``path`` (or its key node with ``key=True``); the deepest existing
         ancestor when the path leads nowhere (e.g. a missing key)."""
-        node = self.root
+        node = self.tree()
         key_node = None
         for seg in path:
             if isinstance(node, yaml.MappingNode):
@@ -92,9 +120,13 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     """YAML 1.2 core resolution of a scalar; quoted and block scalars are always text.
     PyYAML's own (YAML 1.1) implicit tags are ignored on purpose: they turn ``00:10.0``
     into a sexagesimal float and ``on`` into True."""
-    text = node.value
     if node.style:  # ', ", | or >
-        return text
+        return node.value
+    return _plain_scalar(node.value)
+
+
+def _plain_scalar(text: str) -> Any:
+    """YAML 1.2 core resolution of an unquoted scalar's text."""
     if text in _NULLS:
         return None
     if text in _BOOLS:
@@ -144,8 +176,274 @@ class _TooDeep(Exception):
         self.node = node
 
 
+# --- the simple path: line-shaped YAML straight into data ----------------------------------
+
+_NOT_SIMPLE = object()
+
+
+class _NotSimple(Exception):
+    """The text leaves the simple part of YAML: the full path reads it."""
+
+
+# A simple file holds printable ASCII and newlines only (tabs, CR, NEL, a BOM, control
+# characters: all left to libyaml). Plain scalars are words of name characters without
+# any YAML indicator (no quotes, anchors, tags, comments, block scalars, merge keys),
+# with inner spaces between words and colons that are not followed by a space
+# (``00:0e.0``); keys are single words without colons.
+_UNSIMPLE_CHAR = re.compile(r"[^\x20-\x7e\n]")
+_C = r"[A-Za-z0-9_.+~/-]"
+_START = r"(?:[A-Za-z0-9_.+~/]|-(?=[A-Za-z0-9_.+~/]))"  # '- ' would be a sequence entry
+_WORD = rf"{_START}{_C}*"
+# (each pattern matches one way only: runs of a character class, no nested choices, so
+# a line that does not match fails in linear time)
+_FLOW_SCALAR = rf"{_START}{_C}*(?::{_C}+)*(?: +{_C}+(?::{_C}+)*)*"
+_B = r"[A-Za-z0-9_.+~/,-]"  # block scalars take commas too: ``cpus: 0-1,4``
+_BLOCK_SCALAR = re.compile(rf"{_START}{_B}*(?::{_C}{_B}*)*(?: +{_B}+(?::{_C}{_B}*)*)*")
+_KEY_LINE = re.compile(rf"({_WORD}):(?: +(.*))?")
+_LIST = rf"\[ *(?:{_FLOW_SCALAR} *(?:, *{_FLOW_SCALAR} *)*)?\]"
+_FLAT_LIST = re.compile(_LIST)
+_LIST_INSIDE = re.compile(rf" *(?:{_FLOW_SCALAR} *(?:, *{_FLOW_SCALAR} *)*)?")
+_PAIR = re.compile(rf"({_WORD}): +(?:\[([^\]]*)\]|({_FLOW_SCALAR}))")
+_FLOW_TOKEN = re.compile(rf" *([{{}}\[\],]|:(?= )|{_FLOW_SCALAR}) *")
+_STRUCTURE = frozenset("{}[],:")
+_MAX_KEY = 1000  # libyaml refuses implicit keys longer than 1024 characters
+_RESOLVED: dict[str, Any] = {}
+_RESOLVED_MAX = 1 << 17
+_SIMPLE_DEPTH = 32  # deeper files take the full path, which bounds nesting
+
+
+def _simple_data_of(text: str) -> Any:
+    """The data of ``text`` when it keeps to the simple part of YAML (see the module
+    docstring), else ``_NOT_SIMPLE``. Gives exactly what the full path gives; anything
+    the full path would report (a duplicate key, too deep a nesting, a scalar it
+    refuses) sends the file there."""
+    if _UNSIMPLE_CHAR.search(text):
+        return _NOT_SIMPLE
+    lines: list[tuple[int, str]] = []
+    for raw in text.split("\n"):
+        content = raw.lstrip(" ")
+        if not content or content[0] == "#":
+            continue
+        if content.startswith(("---", "...")):
+            return _NOT_SIMPLE
+        indent = len(raw) - len(content)
+        comment = content.find("#")
+        if comment > 0:  # a comment after the content: '#' after a space, nowhere else
+            if content[comment - 1] != " ":
+                return _NOT_SIMPLE
+            content = content[:comment]
+        lines.append((indent, content.rstrip(" ")))
+    if not lines or lines[0][0] != 0:
+        return _NOT_SIMPLE
+    try:
+        return _SimpleReader(lines).document()
+    except Exception:  # noqa: BLE001 - any surprise: the full path reads and reports
+        return _NOT_SIMPLE
+
+
+class _SimpleReader:
+    """Block structure by indentation over the content lines; one-line flow
+    collections by regular expressions. Raises _NotSimple at anything else."""
+
+    def __init__(self, lines: list[tuple[int, str]]):
+        self.lines = lines
+        # scalar text -> value, shared by every file of a run (names, sizes and flag words
+        # repeat from file to file; the values are immutable), bounded
+        if len(_RESOLVED) > _RESOLVED_MAX:
+            _RESOLVED.clear()
+        self.resolved = _RESOLVED
+        self.lists: dict[str, tuple] = {}  # the inside of a flat flow list -> its values
+
+    def list_of(self, items: str) -> tuple:
+        """The values of a flat flow list's inside (``read, write``)."""
+        return tuple(self.scalar(x.strip()) for x in items.split(",")) if items.strip() else ()
+
+    def scalar(self, text: str) -> Any:
+        try:
+            return self.resolved[text]
+        except KeyError:
+            value = self.resolved[text] = _plain_scalar(text)
+            return value
+
+    def key(self, text: str) -> Any:
+        if len(text) > _MAX_KEY:
+            raise _NotSimple
+        return self.scalar(text)
+
+    def document(self) -> Any:
+        lines = self.lines
+        if lines[0][1][0] in "{[":
+            if len(lines) != 1:
+                raise _NotSimple
+            return self.flow(lines[0][1], 1)
+        value, end = self.block(0, 0, 1)
+        if end != len(lines):
+            raise _NotSimple
+        return value
+
+    def block(self, i: int, indent: int, depth: int) -> tuple[Any, int]:
+        if depth > _SIMPLE_DEPTH:
+            raise _NotSimple
+        content = self.lines[i][1]
+        if content == "-" or content.startswith("- "):
+            return self.sequence(i, indent, depth)
+        return self.mapping(i, indent, depth)
+
+    def sequence(self, i: int, indent: int, depth: int) -> tuple[list, int]:
+        lines, items, n = self.lines, [], len(self.lines)
+        while i < n:
+            at, content = lines[i]
+            if at < indent:
+                break
+            if at > indent or not (content == "-" or content.startswith("- ")):
+                raise _NotSimple
+            rest = content[2:].lstrip(" ")
+            if not rest:
+                i += 1
+                if i < n and lines[i][0] > indent:
+                    value, i = self.block(i, lines[i][0], depth + 1)
+                else:
+                    value = None
+            elif rest[0] in "{[":
+                value = self.flow(rest, depth + 1)
+                i += 1
+            elif rest[0] == "-" and (rest == "-" or rest.startswith("- ")):
+                raise _NotSimple
+            elif _KEY_LINE.fullmatch(rest):  # a mapping begun on the dash line
+                lines[i] = (len(content) - len(rest) + indent, rest)
+                value, i = self.mapping(i, lines[i][0], depth + 1)
+            else:
+                value = self.block_scalar(rest)
+                i += 1
+            items.append(value)
+        return items, i
+
+    def mapping(self, i: int, indent: int, depth: int) -> tuple[dict, int]:
+        lines, result, n = self.lines, {}, len(self.lines)
+        while i < n:
+            at, content = lines[i]
+            if at < indent:
+                break
+            m = _KEY_LINE.fullmatch(content)
+            if at > indent or m is None:
+                raise _NotSimple
+            key = self.key(m.group(1))
+            if key in result:
+                raise _NotSimple
+            rest = m.group(2)
+            i += 1
+            if not rest:
+                if i < n and lines[i][0] > indent:
+                    value, i = self.block(i, lines[i][0], depth + 1)
+                elif i < n and lines[i][0] == indent and lines[i][1][0] == "-":
+                    raise _NotSimple  # a sequence level with its key: left to libyaml
+                else:
+                    value = None
+            elif rest[0] in "{[":
+                value = self.flow(rest, depth + 1)
+            else:
+                value = self.block_scalar(rest)
+            result[key] = value
+        return result, i
+
+    def block_scalar(self, text: str) -> Any:
+        if _BLOCK_SCALAR.fullmatch(text) is None:
+            raise _NotSimple
+        return self.scalar(text)
+
+    def flow(self, text: str, depth: int) -> Any:
+        if text[0] == "{":
+            flat = self.flat_map(text)
+            if flat is not None:
+                return flat
+        if text[0] == "[" and _FLAT_LIST.fullmatch(text):
+            return list(self.list_of(text[1:-1]))
+        tokens, at = [], 0
+        while at < len(text):
+            m = _FLOW_TOKEN.match(text, at)
+            if m is None:
+                raise _NotSimple
+            tokens.append(m.group(1))
+            at = m.end()
+        value, end = self.flow_value(tokens, 0, depth)
+        if end != len(tokens):
+            raise _NotSimple
+        return value
+
+    def flat_map(self, text: str) -> dict | None:
+        """A one-line flow mapping of scalars and flat lists (a region), or None for any
+        other shape. One regular-expression pass: ``split`` gives every pair and the
+        separators between them, which must be nothing but the braces, commas and spaces
+        (so junk anywhere declines), and each distinct list inside is checked once."""
+        parts = _PAIR.split(text)  # [sep, key, list, scalar, sep, key, ..., sep]
+        if len(parts) < 5 or parts[0].rstrip(" ") != "{" or parts[-1].lstrip(" ") != "}":
+            return None
+        result: dict = {}
+        resolved, lists = self.resolved, self.lists
+        for at in range(1, len(parts) - 1, 4):
+            key_text, items, value_text = parts[at:at + 3]
+            if at > 1 and parts[at - 1].strip(" ") != ",":
+                return None
+            if len(key_text) > _MAX_KEY:
+                raise _NotSimple
+            key = resolved[key_text] if key_text in resolved else self.scalar(key_text)
+            if key in result:
+                raise _NotSimple
+            if value_text:
+                result[key] = resolved[value_text] if value_text in resolved else self.scalar(value_text)
+            else:  # a list: flag words repeat from region to region
+                values = lists.get(items)
+                if values is None:
+                    if _LIST_INSIDE.fullmatch(items) is None:
+                        return None
+                    values = lists[items] = self.list_of(items)
+                result[key] = list(values)
+        return result
+
+    def flow_value(self, tokens: list[str], i: int, depth: int) -> tuple[Any, int]:
+        if depth > _SIMPLE_DEPTH:
+            raise _NotSimple
+        token = tokens[i]
+        if token not in _STRUCTURE:
+            return self.scalar(token), i + 1
+        if token == "[":
+            items: list = []
+            i += 1
+            if tokens[i] == "]":
+                return items, i + 1
+            while True:
+                value, i = self.flow_value(tokens, i, depth + 1)
+                items.append(value)
+                if tokens[i] == "]":
+                    return items, i + 1
+                if tokens[i] != "," or tokens[i + 1] in ",]":
+                    raise _NotSimple
+                i += 1
+        if token == "{":
+            result: dict = {}
+            i += 1
+            if tokens[i] == "}":
+                return result, i + 1
+            while True:
+                if tokens[i] in _STRUCTURE or tokens[i + 1] != ":":
+                    raise _NotSimple
+                key = self.key(tokens[i])
+                if key in result:
+                    raise _NotSimple
+                result[key], i = self.flow_value(tokens, i + 2, depth + 1)
+                if tokens[i] == "}":
+                    return result, i + 1
+                if tokens[i] != "," or tokens[i + 1] in ",}":
+                    raise _NotSimple
+                i += 1
+        raise _NotSimple
+
+
 def load_yaml_text(text: str, file: str) -> SourceDoc:
     """Parse one YAML document. Raises ConfigError listing every syntax problem found."""
+    data = _simple_data_of(text)
+    if data is not _NOT_SIMPLE:
+        return SourceDoc(file, data, None, text)
     try:
         with collector_paused():
             nodes = list(yaml.compose_all(text, Loader=_Loader))
@@ -174,7 +472,7 @@ def load_yaml_text(text: str, file: str) -> SourceDoc:
             Location(file, node.start_mark.line + 1, node.start_mark.column + 1))]) from None
     if problems:
         raise ConfigError(problems)
-    return SourceDoc(file, data, root)
+    return SourceDoc(file, data, root, text)
 
 
 def load_yaml_file(path: str | Path) -> SourceDoc:

@@ -103,7 +103,7 @@ def _run_share(files: list[Path], build: bool, several: bool, source_names: dict
     from .pipeline import build_outputs_of, checked_files_of
 
     try:
-        checked = checked_files_of(files)
+        checked = checked_files_of(files, parallel_load=False)  # this is a worker already
         outputs = None
         failed = any(d.severity is Severity.ERROR for d in checked.diagnostics)
         if build and not failed:

@@ -156,11 +156,20 @@ static int cpu_avx2 = -1;
  * a cache, plain stores hand the lines over through it (the fastest); across core
  * complexes every line costs a slow cross-complex transfer, and streaming through memory
  * is about three times faster. A virtual machine's CPUs can be moved at any time, so the
- * other method is tried again for a burst of COPY_BURST messages every COPY_RETRY. */
+ * other method is tried again for a burst every COPY_RETRY messages.
+ *
+ * A burst must outlast one lap of the ring before it is measured: after streaming, the
+ * ring's lines are in no cache, so plain stores on the first lap pay a read from memory
+ * for every line, a cost they do not have once the lines go back and forth between the
+ * two caches. Counting from a fixed 8 messages measured that first lap on any ring
+ * holding more than 8 messages, and the sender stayed on streaming stores after its
+ * CPUs had moved back together. So the settling run is a ring's worth of messages of
+ * the size being sent (at least COPY_SETTLE), and the burst twice that. */
 #define COPY_STREAM_MIN 32768u
 #define COPY_RETRY 1024u
 #define COPY_BURST 16u
 #define COPY_SETTLE 8u
+#define COPY_SETTLE_MAX 128u
 
 typedef struct {
     uint64_t cost[2];      /* [plain, streaming] cycles per KiB; 0 = not measured yet */
@@ -183,16 +192,20 @@ static inline void copy_cached(uint8_t *dst, const uint8_t *src, size_t n) {
     }
 }
 
-static inline void copy_into_ring(copy_tuner *t, uint8_t *dst, const uint8_t *src, size_t n) {
+static inline void copy_into_ring(copy_tuner *t, uint8_t *dst, const uint8_t *src, size_t n,
+                                  uint64_t ring_size) {
 #if defined(__x86_64__)
     if (n >= COPY_STREAM_MIN) {
         if (cpu_avx2 < 0) {
             __builtin_cpu_init();
             cpu_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
         }
+        uint64_t lap = ring_size / (n + HDR) + 1;     /* messages of this size per lap */
+        uint32_t settle = lap < COPY_SETTLE ? COPY_SETTLE : lap > COPY_SETTLE_MAX ? COPY_SETTLE_MAX
+                                                                                 : (uint32_t)lap;
         int best = t->cost[0] && t->cost[1] && t->cost[1] < t->cost[0];
         if (!t->burst && (++t->count % COPY_RETRY == 0 || (!t->cost[1] && t->count == 32)))
-            t->burst = COPY_BURST;
+            t->burst = 2 * settle > COPY_BURST ? 2 * settle : COPY_BURST;
         int use = best;
         if (t->burst) {
             t->burst--;
@@ -207,7 +220,7 @@ static inline void copy_into_ring(copy_tuner *t, uint8_t *dst, const uint8_t *sr
         uint64_t now = __rdtsc();
         t->run = use == t->prev ? t->run + 1 : 0;
         t->prev = use;
-        if (t->run >= COPY_SETTLE && now > t->last) {
+        if (t->run >= settle && now > t->last) {
             uint64_t c = (now - t->last) * 1024u / n + 1u;
             t->cost[use] = t->cost[use] ? (t->cost[use] * 3u + c) / 4u : c;
         }
@@ -215,6 +228,7 @@ static inline void copy_into_ring(copy_tuner *t, uint8_t *dst, const uint8_t *sr
         return;
     }
 #endif
+    (void)ring_size;
     copy_cached(dst, src, n);
 }
 
@@ -393,7 +407,7 @@ static inline void sender_skip_pad(Sender *s) {
 static inline void sender_put(Sender *s, const void *p, uint32_t len, uint64_t rec) {
     rec_hdr hd = {len, TAG_DATA};
     memcpy(s->data + s->pos, &hd, HDR);
-    copy_into_ring(&s->tuner, s->data + s->pos + HDR, p, len);
+    copy_into_ring(&s->tuner, s->data + s->pos + HDR, p, len, s->size);
     s->h += rec;
     s->pos += rec;
     if (s->pos == s->size)
