@@ -139,7 +139,7 @@ def node_path_of(root: yaml.Node | None, line: int, column: int) -> str:
 def _root_node_of(text: str, file: str) -> yaml.Node | None:
     from .load import load_yaml_text
     try:
-        return load_yaml_text(text, file).root
+        return load_yaml_text(text, file).tree()
     except ConfigError:
         return None
 

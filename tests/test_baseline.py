@@ -204,7 +204,7 @@ def test_node_paths_name_list_items():
         "    - {phys: 0x0, size: 4K}\n"                 # 4
         "    - name: ram\n"                             # 5
         "      flags: [read, write]\n"                  # 6
-        "    - link: pipe\n", "f.yaml").root            # 7
+        "    - link: pipe\n", "f.yaml").tree()           # 7
     assert node_path_of(root, 2, 9) == "cell.cpus"
     assert node_path_of(root, 4, 7) == "cell.memory[*]"
     assert node_path_of(root, 4, 19) == "cell.memory[*].size"
