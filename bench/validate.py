@@ -248,7 +248,8 @@ def _child(args: list[str]) -> tuple[float, float, int, bytes]:
     """(wall seconds, peak resident MiB, exit code, stdout) of a fresh process."""
     env = dict(os.environ, CI="true", PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env)  # the summary line: the JSON says it all
     out = proc.stdout.read()  # type: ignore[union-attr]
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
