@@ -31,6 +31,10 @@ class Pair:
         self.data_at = 2 * PAGE
         self.tx_bells = 0
         self.rx_bells = 0
+        self.tx_args = (base + self.data_at, base + self.head_at, base + self.tail_at,
+                        base + self.sgen_at, base + self.rgen_at, self._tx_bell)
+        self.rx_args = (base + self.data_at, base + self.head_at, base + self.tail_at,
+                        base + self.rgen_at, base + self.sgen_at, self._rx_bell)
         self.tx = Sender(base + self.data_at, size, base + self.head_at, base + self.tail_at,
                          base + self.sgen_at, base + self.rgen_at, self._tx_bell)
         self.rx = Receiver(base + self.data_at, size, base + self.head_at, base + self.tail_at,
@@ -150,6 +154,27 @@ def test_batch_calls_move_many_messages_with_one_index_update():
         assert out[i * 72 + 8:i * 72 + 72] == bytes([i]) * 64
     assert p.tx.send_many([b"a", b"bb" * 10, b""]) == 3
     assert [p.rx.recv(), p.rx.recv(), p.rx.recv()] == [b"a", b"bb" * 10, b""]
+
+
+def test_every_small_size_is_copied_whole_and_nothing_past_it():
+    # small payloads are copied by an inlined path with overlapping moves: each size up
+    # to past its limit, sent alone and as a batch, must arrive byte for byte, and the
+    # ring's padding after the payload must stay untouched (no write past the length)
+    p = Pair(4096)
+    for size in range(0, 300):
+        payload = bytes((size * 7 + i) % 251 for i in range(size))
+        p.mem[p.data_at:p.data_at + 4096] = b"\xee" * 4096
+        p.set_u64(p.head_at, 0)
+        p.set_u64(p.tail_at, 0)
+        p.tx = Sender(p.tx_args[0], 4096, *p.tx_args[1:])
+        p.rx = Receiver(p.rx_args[0], 4096, *p.rx_args[1:])
+        assert p.tx.send(payload)
+        assert p.mem[p.data_at + 8:p.data_at + 8 + size] == payload
+        assert p.mem[p.data_at + 8 + size:p.data_at + 8 + ((size + 7) & ~7)] == b"\xee" * (-size % 8)
+        assert p.rx.recv() == payload
+        if size:
+            assert p.tx.send_batch(payload * 3, size) == 3
+            assert [p.rx.recv() for _ in range(3)] == [payload] * 3
 
 
 def test_batches_stop_at_a_full_ring_and_at_a_small_buffer():

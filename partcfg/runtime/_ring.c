@@ -192,8 +192,50 @@ static inline void copy_cached(uint8_t *dst, const uint8_t *src, size_t n) {
     }
 }
 
+/* Small messages (the batch call's usual case): fixed-size 16-byte moves the compiler
+ * inlines, instead of a call into the C library's memcpy per message, whose size
+ * dispatch costs about as much as the copy at 64 bytes. Driven from C between two
+ * pinned processes, 64-byte batches went from 0.38 to about 0.5 of the reference's
+ * rate with this. Overlapping moves cover the tail; never reads past src + n. */
+#define COPY_SMALL_MAX 256u
+
+static inline void copy16(uint8_t *dst, const uint8_t *src) { memcpy(dst, src, 16); }
+
+static inline void copy_small(uint8_t *dst, const uint8_t *src, size_t n) {
+    if (n >= 64) {     /* whole 64-byte blocks, then the last 64 bytes (overlapping) */
+        size_t i = 0;
+        for (; i + 64 <= n; i += 64) {
+            copy16(dst + i, src + i);
+            copy16(dst + i + 16, src + i + 16);
+            copy16(dst + i + 32, src + i + 32);
+            copy16(dst + i + 48, src + i + 48);
+        }
+        if (i < n) {
+            size_t e = n - 64;
+            copy16(dst + e, src + e);
+            copy16(dst + e + 16, src + e + 16);
+            copy16(dst + e + 32, src + e + 32);
+            copy16(dst + e + 48, src + e + 48);
+        }
+    } else if (n >= 16) {
+        for (size_t i = 0; i + 16 <= n; i += 16)
+            copy16(dst + i, src + i);
+        copy16(dst + n - 16, src + n - 16);
+    } else if (n >= 8) {
+        memcpy(dst, src, 8);
+        memcpy(dst + n - 8, src + n - 8, 8);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    }
+}
+
 static inline void copy_into_ring(copy_tuner *t, uint8_t *dst, const uint8_t *src, size_t n,
                                   uint64_t ring_size) {
+    if (n <= COPY_SMALL_MAX) {
+        copy_small(dst, src, n);
+        return;
+    }
 #if defined(__x86_64__)
     if (n >= COPY_STREAM_MIN) {
         if (cpu_avx2 < 0) {
