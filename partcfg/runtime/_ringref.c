@@ -18,8 +18,8 @@
  * not merely out of line: with every call site passing 64, GCC otherwise clones them
  * for that constant (send_batch.constprop) and turns each message's copy into four
  * inlined 16-byte moves, work partcfg's send_batch cannot skip (it learns the size at
- * run time, from its caller). That clone made the reference's batch rate about twice
- * what a reference taking the size at run time reaches.
+ * run time, from its caller). That clone put the reference's batch rate well above
+ * what a reference taking the size at run time reaches (README "Speed").
  *
  * run(kind, seconds, ring_size) forks the two sides, waits for both and returns the
  * figure in the partcfg bench's unit: "msg64" and "batch64" messages/s (one call per
