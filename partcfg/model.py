@@ -222,6 +222,22 @@ class Node(BaseModel):
     def location(self, *more: Any, key: bool = False) -> Location | None:
         return self._source.location(*more, key=key) if self._source else None
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        # pydantic fills the private dict through one generic hook per class level (two
+        # calls per region: a fifth of document_of on 100,000-region systems); every
+        # private default here is immutable, so a copy of one dict does the same
+        super().__pydantic_init_subclass__(**kwargs)
+        if any(attr.default_factory is not None for attr in cls.__private_attributes__.values()):
+            return  # a fresh value per object: pydantic's own hook
+        defaults = {name: attr.get_default() for name, attr in cls.__private_attributes__.items()}
+
+        def model_post_init(self: Any, context: Any, /) -> None:
+            if getattr(self, "__pydantic_private__", None) is None:
+                object.__setattr__(self, "__pydantic_private__", defaults.copy())
+
+        cls.model_post_init = model_post_init  # type: ignore[method-assign]
+
 
 # --- the input format ----------------------------------------------------------------------
 
