@@ -258,6 +258,9 @@ def check(files: List[Path] = FilesArg,
           write_baseline: Optional[Path] = typer.Option(
               None, "--write-baseline", metavar="FILE",
               help="record today's findings (not the waived ones) in FILE and exit 0"),
+          scenario: Optional[str] = typer.Option(
+              None, "--scenario", metavar="NAME",
+              help="judge only this scenario (the cells the system file lists under scenarios: NAME)"),
           board: Optional[Path] = typer.Option(
               None, "--board", metavar="BOARD",
               help="also check the system(s) against the board: a device tree blob (.dtb), or an "
@@ -280,13 +283,13 @@ def check(files: List[Path] = FilesArg,
         elif bootargs is not None:
             typer.echo("partcfg check: --bootargs needs --board", err=True)
             raise typer.Exit(EXIT_USAGE)
-        if not inmate and board_facts is None:  # many systems: in shares on every core (None: the serial path)
+        if not inmate and board_facts is None and scenario is None:  # many systems: in shares on every core (None: the serial path)
             with _progress("checking") as on_progress:
                 tree = run_tree(files, False, on_progress=on_progress)
         if tree is not None:
             diagnostics = tree.diagnostics
         else:
-            checked = checked_files_of(files)
+            checked = checked_files_of(files, scenario)
             diagnostics = checked.diagnostics
         if inmate:
             diagnostics = sorted_diagnostics(diagnostics + inmate_diagnostics_of_specs(checked, inmate))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .collector import collector_paused
-from .diagnostics import (ConfigError, Diagnostic, InputError, Location, error,
+from .diagnostics import (ConfigError, Diagnostic, InputError, Location, did_you_mean, error,
                           sorted_diagnostics)
 from .files import file_bytes_of
 from .layout import layout_of_cell, layout_of_system
@@ -59,9 +59,10 @@ class Checked:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def checked_files_of(paths: Sequence[str | Path]) -> Checked:
-    """Load every file (collecting all their problems), assemble systems and validate them.
-    Raises InputError (exit 2) when a file cannot be read at all."""
+def checked_files_of(paths: Sequence[str | Path], scenario: str | None = None) -> Checked:
+    """Load every file (collecting all their problems), assemble systems and validate them
+    (with ``scenario``, the whole-system rules of that scenario only). Raises InputError
+    (exit 2) when a file cannot be read at all, or no system declares ``scenario``."""
     files = input_files_of(paths)
     documents: list[Document] = []
     diagnostics: list[Diagnostic] = []
@@ -93,8 +94,15 @@ def checked_files_of(paths: Sequence[str | Path]) -> Checked:
     if io_problems:
         raise InputError(io_problems)
     assembly = assembly_of(documents, unreadable_systems, unreadable_cells)
+    if scenario is not None:
+        known = [name for system in assembly.systems for name in (system.documents[0].scenarios or {})]
+        if scenario not in known:
+            raise InputError([error(
+                "CHECK-SCENARIO", f"no system of this call declares scenario {scenario!r}",
+                hint=did_you_mean(scenario, known) or (f"scenarios: {', '.join(known)}" if known
+                                                      else "the system file declares none"))])
     diagnostics.extend(assembly.diagnostics)
-    diagnostics.extend(diagnostics_of_assembly(assembly))
+    diagnostics.extend(diagnostics_of_assembly(assembly, scenario))
     return Checked(files, assembly, sorted_diagnostics(diagnostics))
 
 

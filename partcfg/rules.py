@@ -235,6 +235,10 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "A scenario names a cell that is not among the checked files (misspelt, or left out of "
      "the call): it is taken as not running.",
      "Follow the did-you-mean hint, or pass the cell's file in the same call."),
+    ("CHECK-SCENARIO", E, "Unknown scenario",
+     "partcfg check --scenario (or run/map --scenario) names a scenario no system of the call "
+     "declares (a usage error, exit 2).",
+     "Follow the did-you-mean hint, or leave --scenario out to judge every scenario."),
     ("SCENARIO-PLACE", E, "Scenarios outside the system's file",
      "Only the system's own file (the one with 'platform') says which cells run together.",
      "Move 'scenarios:' next to 'platform:'."),
