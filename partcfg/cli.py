@@ -529,13 +529,16 @@ def run(build_dir: Path = typer.Argument(..., metavar="BUILD_DIR", help="the dir
         seconds: float = typer.Option(1.0, "--seconds", min=0.05, max=3600.0, metavar="N",
                                       help="duration of the timed traffic (of each figure "
                                       "with --bench)"),
+        scenario: Optional[str] = typer.Option(
+            None, "--scenario", metavar="NAME",
+            help="run only this scenario (by default each scenario the build recorded, in turn)"),
         ) -> None:
     """Run the built system(s): one process per cell, a supervisor as the hypervisor, and
     exercise every link; exit 0 only when everything held."""
     from .runtime.launcher import run_build_dir
     from .runtime.report import text_of_run
 
-    report = run_build_dir(build_dir, seconds=seconds, bench=bench)
+    report = run_build_dir(build_dir, seconds=seconds, bench=bench, scenario=scenario)
     typer.echo(text_of_run(report))
     raise typer.Exit(EXIT_OK if report.held else EXIT_INVALID)
 
