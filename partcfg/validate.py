@@ -128,8 +128,9 @@ def _impossible(system: System, s: Scenario) -> Diagnostic | None:
     """One error for a scenario the hypervisor would refuse to run (or None)."""
     reasons = []
     related: list[Location] = []
-    for i, a in enumerate(s.cells):
-        for b in s.cells[i + 1:]:
+    cells = sorted(s.cells, key=lambda c: cell_key(system, c))
+    for i, a in enumerate(cells):
+        for b in cells[i + 1:]:
             why = conflicts_between(system, a, b)
             if why:
                 reasons.append(f"{cell_key(system, a)!r} and {cell_key(system, b)!r} share "
