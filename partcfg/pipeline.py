@@ -422,6 +422,9 @@ def imported_files_of(paths: Sequence[str | Path], output_dir: str | Path | None
         texts[doc.name] = yaml_text_of(doc, shown)
         outputs[doc.name] = texts[doc.name].encode("utf-8")
     rebuilt = _rebuilt_blobs_of(texts)
+    for name, text in _with_inferred_scenarios(texts).items():
+        texts[name] = text
+        outputs[name] = text.encode("utf-8")
     for blob, doc in zip(blobs, documents):
         expected = blob_bytes_of(blob)
         again = rebuilt.get(doc.name)
@@ -433,6 +436,47 @@ def imported_files_of(paths: Sequence[str | Path], output_dir: str | Path | None
                 f"(first difference at offset {at:#x})", Location(blob.file),
                 hint="please report this with the blob"))
     return Imported(outputs, sorted_diagnostics(diagnostics))
+
+
+_PLAIN_YAML_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*\Z")
+INFERRED_SCENARIOS_COMMENT = """\
+# Scenarios inferred by partcfg import: cells that share a CPU, a peer slot on an ivshmem
+# link, or a name cannot run at the same time (the hypervisor refuses the second), so they
+# are alternatives. Each scenario starts from the first cell (file order) not yet in one
+# and takes every other cell that conflicts with none already taken; it is named after
+# its first cell. The root cell is in every scenario.
+"""
+
+
+def _yaml_name(name: str) -> str:
+    import json
+    return name if _PLAIN_YAML_NAME.match(name) and name not in ("null", "true", "false") \
+        else json.dumps(name)
+
+
+def _with_inferred_scenarios(texts: dict[str, str]) -> dict[str, str]:
+    """System file name -> its text with ``scenarios:`` appended, for each imported system
+    whose cells are not all compatible (:func:`scenarios.inferred_scenarios`)."""
+    from .load import load_yaml_text
+    from .scenarios import inferred_scenarios
+
+    documents = {}
+    for name, text in texts.items():
+        try:
+            documents[name] = document_of(load_yaml_text(text, name))
+        except ConfigError:
+            continue
+    result = {}
+    for system in assembly_of(list(documents.values())).systems:
+        inferred = inferred_scenarios(system)
+        file = next((n for n, d in documents.items() if d is system.documents[0]), None)
+        if inferred is None or file is None:
+            continue
+        lines = [f"  {_yaml_name(s)}: [{', '.join(_yaml_name(c) for c in cells)}]"
+                 for s, cells in inferred.items()]
+        result[file] = texts[file].rstrip("\n") + "\n\n" + INFERRED_SCENARIOS_COMMENT \
+            + "scenarios:\n" + "\n".join(lines) + "\n"
+    return result
 
 
 def _rebuilt_blobs_of(texts: dict[str, str]) -> dict[str, bytes]:
