@@ -466,11 +466,15 @@ def schema() -> None:
 def map_(files: List[Path] = FilesArg,
          output: Path = typer.Option(..., "-o", "--output", metavar="FILE",
                                      help="the picture to write: *.html or *.svg"),
+         scenario: Optional[str] = typer.Option(
+             None, "--scenario", metavar="NAME",
+             help="draw only the root and the cells of this scenario (for systems that declare it)"),
          ) -> None:
     """Draw the memory map of every system: one lane per cell, links across their peers."""
     from .output import write_outputs
     from .pipeline import checked_files_of
     from .render.map import map_html_of, map_svg_of, standalone_map_of, system_map_of
+    from .scenarios import scenario_system_of
     from .units import counted
 
     suffix = output.suffix.lower()
@@ -478,8 +482,9 @@ def map_(files: List[Path] = FilesArg,
         typer.echo(f"partcfg map: cannot tell the picture's format from {output.name!r}: "
                    "name it *.html or *.svg", err=True)
         raise typer.Exit(EXIT_USAGE)
-    checked = checked_files_of(files)
-    maps = [system_map_of(s) for s in checked.assembly.systems]
+    checked = checked_files_of(files, scenario)
+    maps = [system_map_of(s if scenario is None else scenario_system_of(s, scenario))
+            for s in checked.assembly.systems]
     if checked.assembly.standalone:
         maps.append(standalone_map_of(checked.assembly.standalone))
     if checked.diagnostics:

@@ -101,6 +101,13 @@ def sub_system(system: System, cells: list[Cell]) -> System:
                    unreadable_cells=system.unreadable_cells | absent)
 
 
+def scenario_system_of(system: System, name: str) -> System:
+    """The system as it runs in scenario ``name`` (the whole system when it declares no
+    scenario of that name)."""
+    found = next((s for s in declared_scenarios(system) or [] if s.name == name), None)
+    return system if found is None else sub_system(system, found.cells)
+
+
 # --- what makes two cells alternatives --------------------------------------------------------
 
 def _declared_slots(system: System, cell: Cell) -> dict[str, int]:

@@ -179,3 +179,90 @@ def test_run_runs_each_scenario_in_turn_or_one(tmp_path):
     with pytest.raises(InputError) as caught:
         run_build_dir(out, seconds=0.05, scenario="linx")
     assert caught.value.diagnostics[0].hint == "did you mean 'linux'?"
+
+
+# --- a board shaped like upstream's: the demos are alternatives ------------------------------
+
+BOARD = FIXTURES / "board"
+
+
+def test_the_board_without_scenarios_drowns_in_the_alternatives_conflicts():
+    found = [(d.rule, d.message) for d in checked_files_of([BOARD]).diagnostics
+             if d.severity.value == "error"]
+    assert found == [
+        ("CPU-CONFLICT", "CPU 1 of cell 'linux-inmate-demo' is also in cell 'inmate-demo'"),
+        ("LINK-TX-WRITE", "the output section of peer 1 (inmate-demo) of ivshmem device 0001:00:00.0 "
+         "(0x7fafc000-0x7fafdfff) is writable by region #3 of cell 'linux-inmate-demo'; only its owner "
+         "may write it"),
+        ("LINK-DEV-ID", "ivshmem device 0001:00:00.0: cells 'inmate-demo' and 'linux-inmate-demo' both "
+         "claim peer ID 1"),
+    ]
+
+
+def test_import_infers_the_scenarios_and_the_imported_board_checks_clean(tmp_path):
+    from partcfg.output import write_outputs
+    from partcfg.pipeline import INFERRED_SCENARIOS_COMMENT, imported_files_of
+    build = tmp_path / "build"
+    write_outputs(build, build_outputs_of(checked_files_of([BOARD])))
+    blobs = sorted(build.glob("*.cell"))
+    imported = imported_files_of(blobs, tmp_path / "yaml")
+    assert [d.rule for d in imported.diagnostics if d.rule == "IMPORT-INEXACT"] == []  # rebuilt byte for byte
+    system_text = imported.outputs["qemu-arm64.yaml"].decode()
+    # inmate-demo and linux-inmate-demo share CPU 1 and peer slot 1 of 00:00.0; linux-second
+    # (CPU 3, slot 2) runs with either: by the greedy rule, two scenarios, each with linux-second
+    assert system_text.endswith(INFERRED_SCENARIOS_COMMENT + "scenarios:\n"
+                                "  inmate-demo: [inmate-demo, linux-second]\n"
+                                "  linux-inmate-demo: [linux-inmate-demo, linux-second]\n")
+    write_outputs(tmp_path / "yaml", imported.outputs)
+    checked = checked_files_of([tmp_path / "yaml"])
+    assert [d.rule for d in checked.diagnostics if d.severity.value != "info"] == ["LINK-DOMAIN"] * 3
+    # the same blobs again: the same text (deterministic)
+    assert imported_files_of(blobs, tmp_path / "yaml").outputs == imported.outputs
+
+
+def test_import_writes_no_scenarios_when_every_cell_can_run_with_every_other(tmp_path):
+    from partcfg.output import write_outputs
+    from partcfg.pipeline import imported_files_of
+    build = tmp_path / "build"
+    write_outputs(build, build_outputs_of(checked_files_of(
+        sorted((Path(__file__).resolve().parent / "upstream-shaped" / "qemu-arm64").glob("*.yaml")))))
+    imported = imported_files_of(sorted(build.glob("*.cell")), tmp_path / "yaml")
+    assert "scenarios:" not in imported.outputs["qemu-arm64.yaml"].decode()
+
+
+def test_inferred_scenarios_are_maximal_compatible_sets():
+    from partcfg.model import assembly_of, document_of
+    from partcfg.load import load_yaml_file
+    from partcfg.scenarios import inferred_scenarios
+    system = assembly_of(document_of(load_yaml_file(f)) for f in sorted(BOARD.glob("*.yaml"))).systems[0]
+    assert inferred_scenarios(system) == {"inmate-demo": ["inmate-demo", "linux-second"],
+                                          "linux-inmate-demo": ["linux-inmate-demo", "linux-second"]}
+
+
+# --- map and diff ------------------------------------------------------------------------------
+
+def test_map_draws_one_scenario(tmp_path, run_cli):
+    files = _box(tmp_path, "  linux: [guest]\n  bare-metal: [rival]\n", "guest", "rival")
+    code, _, err = run_cli("map", "--scenario", "bare-metal", "-o", tmp_path / "m.svg", *files)
+    # root: 2 declared regions + the link's 4 (state, rw, 2 outputs); rival: 1; not the guest's 5 (its comm region has no physical address and is never drawn)
+    assert code == 0 and "(1 map, 7 regions)" in err
+    code, _, err = run_cli("map", "-o", tmp_path / "all.svg", *files)
+    assert code == 0 and "(1 map, 12 regions)" in err
+    code, out, err = run_cli("map", "--scenario", "bare", "-o", tmp_path / "x.svg", *files)
+    assert code == 2 and "did you mean 'bare-metal'?" in out + err
+
+
+def test_diff_reports_scenario_changes(tmp_path):
+    from partcfg.diff import changes_of, side_of
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir(), new.mkdir()
+    _box(old, "  linux: [guest]\n  bare-metal: [rival]\n", "guest", "rival")
+    _box(new, "  linux: [guest, rival]\n  spare: [rival]\n", "guest", "rival")
+    for side in (old, new):
+        (side / "guest-too.yaml").unlink()
+    changes = changes_of(side_of(old).assembly, side_of(new).assembly)
+    assert [(c.kind, c.text) for c in changes] == [
+        ("scenario-added", "scenario spare added (rival)"),
+        ("scenario-removed", "scenario bare-metal removed"),
+        ("scenario-changed", "scenario linux: rival joined"),
+    ]
