@@ -248,7 +248,7 @@ def test_map_draws_one_scenario(tmp_path, run_cli):
     assert code == 0 and "(1 map, 7 regions)" in err
     code, _, err = run_cli("map", "-o", tmp_path / "all.svg", *files)
     assert code == 0 and "(1 map, 12 regions)" in err
-    code, out, err = run_cli("map", "--scenario", "bare", "-o", tmp_path / "x.svg", *files)
+    code, out, err = run_cli("map", "--scenario", "bare-metl", "-o", tmp_path / "x.svg", *files)
     assert code == 2 and "did you mean 'bare-metal'?" in out + err
 
 
