@@ -24,7 +24,7 @@ from .collector import collector_paused
 from .diagnostics import Diagnostic, Location, did_you_mean, error, info, warning
 from .model import (Assembly, Cell, Link, LinkPlacement, PciDevice, PciLinkPlacement, Region,
                     System, cell_arch, peer_links_of, regions_of_cell, sections_of,
-                    unreadable_keys_of)
+                    unreadable_keys_of, unreadable_of)
 from .ivshmem import links_by_bdf
 from .scenarios import Scenario, cell_key, conflicts_between, declared_scenarios, sub_system
 from .units import format_bdf, format_ranges
@@ -95,8 +95,11 @@ def _scenario_diagnostics(system: System, scenarios: list[Scenario],
                 f"system {system.name!r} in this call: taken as not running", where,
                 hint=did_you_mean(entry, [cell_key(system, c) for c in system.cells])
                 or "pass the cell's file in the same call"))
+    # a system file read only in part may have lost a scenario (already reported): a cell
+    # missing from the scenarios may follow from that, so it is not reported then
+    partly_read = unreadable_of(system.documents[0]) is not None
     for cell in system.cells:
-        if id(cell) not in in_some:
+        if id(cell) not in in_some and not partly_read:
             out.append(warning(
                 "SCENARIO-CELL-UNUSED", f"cell {cell_key(system, cell)!r} is in no scenario of system "
                 f"{system.name!r}: it is never judged with the others", cell.location("name"),

@@ -266,3 +266,9 @@ def test_diff_reports_scenario_changes(tmp_path):
         ("scenario-removed", "scenario bare-metal removed"),
         ("scenario-changed", "scenario linux: rival joined"),
     ]
+
+
+def test_a_scenario_that_could_not_be_read_leaves_no_unused_cell_warnings(tmp_path):
+    files = _box(tmp_path, "  linux: 5\n", "guest", "rival")
+    assert [(d.rule, d.message) for d in checked_files_of(files).diagnostics] == [
+        ("SCHEMA-VALUE", "scenarios.linux: Input should be a valid list")]
