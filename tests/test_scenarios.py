@@ -272,3 +272,17 @@ def test_a_scenario_that_could_not_be_read_leaves_no_unused_cell_warnings(tmp_pa
     files = _box(tmp_path, "  linux: 5\n", "guest", "rival")
     assert [(d.rule, d.message) for d in checked_files_of(files).diagnostics] == [
         ("SCHEMA-VALUE", "scenarios.linux: Input should be a valid list")]
+
+
+def test_a_later_scenario_takes_earlier_cells_too(tmp_path):
+    """guest (CPU 2), rival (CPU 3), zeta (CPU 3, rival's alternative): the scenario that
+    starts at zeta also holds guest, which comes before it."""
+    from partcfg.model import assembly_of, document_of
+    from partcfg.load import load_yaml_file
+    from partcfg.scenarios import inferred_scenarios
+    files = _box(tmp_path, None, "guest", "rival")
+    zeta = tmp_path / "zeta.yaml"
+    zeta.write_text((tmp_path / "rival.yaml").read_text().replace("name: rival", "name: zeta")
+                    .replace("0x3a800000", "0x3a900000").replace("interrupts: 4", "interrupts: 6"))
+    system = assembly_of(document_of(load_yaml_file(f)) for f in [*files, zeta]).systems[0]
+    assert inferred_scenarios(system) == {"guest": ["guest", "rival"], "zeta": ["guest", "zeta"]}
