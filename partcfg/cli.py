@@ -258,6 +258,9 @@ def check(files: List[Path] = FilesArg,
           write_baseline: Optional[Path] = typer.Option(
               None, "--write-baseline", metavar="FILE",
               help="record today's findings (not the waived ones) in FILE and exit 0"),
+          scenario: Optional[str] = typer.Option(
+              None, "--scenario", metavar="NAME",
+              help="judge only this scenario (the cells the system file lists under scenarios: NAME)"),
           board: Optional[Path] = typer.Option(
               None, "--board", metavar="BOARD",
               help="also check the system(s) against the board: a device tree blob (.dtb), or an "
@@ -280,13 +283,13 @@ def check(files: List[Path] = FilesArg,
         elif bootargs is not None:
             typer.echo("partcfg check: --bootargs needs --board", err=True)
             raise typer.Exit(EXIT_USAGE)
-        if not inmate and board_facts is None:  # many systems: in shares on every core (None: the serial path)
+        if not inmate and board_facts is None and scenario is None:  # many systems: in shares on every core (None: the serial path)
             with _progress("checking") as on_progress:
                 tree = run_tree(files, False, on_progress=on_progress)
         if tree is not None:
             diagnostics = tree.diagnostics
         else:
-            checked = checked_files_of(files)
+            checked = checked_files_of(files, scenario)
             diagnostics = checked.diagnostics
         if inmate:
             diagnostics = sorted_diagnostics(diagnostics + inmate_diagnostics_of_specs(checked, inmate))
@@ -463,11 +466,15 @@ def schema() -> None:
 def map_(files: List[Path] = FilesArg,
          output: Path = typer.Option(..., "-o", "--output", metavar="FILE",
                                      help="the picture to write: *.html or *.svg"),
+         scenario: Optional[str] = typer.Option(
+             None, "--scenario", metavar="NAME",
+             help="draw only the root and the cells of this scenario (for systems that declare it)"),
          ) -> None:
     """Draw the memory map of every system: one lane per cell, links across their peers."""
     from .output import write_outputs
     from .pipeline import checked_files_of
     from .render.map import map_html_of, map_svg_of, standalone_map_of, system_map_of
+    from .scenarios import scenario_system_of
     from .units import counted
 
     suffix = output.suffix.lower()
@@ -475,8 +482,9 @@ def map_(files: List[Path] = FilesArg,
         typer.echo(f"partcfg map: cannot tell the picture's format from {output.name!r}: "
                    "name it *.html or *.svg", err=True)
         raise typer.Exit(EXIT_USAGE)
-    checked = checked_files_of(files)
-    maps = [system_map_of(s) for s in checked.assembly.systems]
+    checked = checked_files_of(files, scenario)
+    maps = [system_map_of(s if scenario is None else scenario_system_of(s, scenario))
+            for s in checked.assembly.systems]
     if checked.assembly.standalone:
         maps.append(standalone_map_of(checked.assembly.standalone))
     if checked.diagnostics:
@@ -526,13 +534,16 @@ def run(build_dir: Path = typer.Argument(..., metavar="BUILD_DIR", help="the dir
         seconds: float = typer.Option(1.0, "--seconds", min=0.05, max=3600.0, metavar="N",
                                       help="duration of the timed traffic (of each figure "
                                       "with --bench)"),
+        scenario: Optional[str] = typer.Option(
+            None, "--scenario", metavar="NAME",
+            help="run only this scenario (by default each scenario the build recorded, in turn)"),
         ) -> None:
     """Run the built system(s): one process per cell, a supervisor as the hypervisor, and
     exercise every link; exit 0 only when everything held."""
     from .runtime.launcher import run_build_dir
     from .runtime.report import text_of_run
 
-    report = run_build_dir(build_dir, seconds=seconds, bench=bench)
+    report = run_build_dir(build_dir, seconds=seconds, bench=bench, scenario=scenario)
     typer.echo(text_of_run(report))
     raise typer.Exit(EXIT_OK if report.held else EXIT_INVALID)
 

@@ -231,7 +231,39 @@ def system_changes_of(old: System, new: System) -> list[Change]:
     changes.extend(_moved_resources(name, old, new, common))
     changes.extend(_access_changes(name, old, new, set(common)))
     changes.extend(_link_changes(name, old, new))
+    changes.extend(_scenario_changes(name, old, new))
     return changes
+
+
+def _scenarios_by_name(system: System) -> dict[str, list[str]]:
+    """Scenario name -> the keys of its non-root cells (empty: no scenarios declared)."""
+    from .scenarios import cell_key, declared_scenarios
+    return {s.name: sorted({cell_key(system, c) for c in s.cells} | {e for e, _ in s.unknown})
+            for s in declared_scenarios(system) or []}
+
+
+def _scenario_changes(name: str, old: System, new: System) -> list[Change]:
+    """Which cells run together: scenarios added, removed, or with cells joining or leaving."""
+    a, b = _scenarios_by_name(old), _scenarios_by_name(new)
+    result = []
+    for scenario, cells in b.items():
+        if scenario not in a:
+            result.append(Change(name, "scenario-added", f"scenario {scenario} added "
+                                 f"({', '.join(cells) or 'the root cell alone'})",
+                                 details={"scenario": scenario, "cells": cells}))
+    for scenario, cells in a.items():
+        if scenario not in b:
+            result.append(Change(name, "scenario-removed", f"scenario {scenario} removed",
+                                 details={"scenario": scenario, "cells": cells}))
+    for scenario, cells in b.items():
+        if scenario in a and a[scenario] != cells:
+            joined = [c for c in cells if c not in a[scenario]]
+            left = [c for c in a[scenario] if c not in cells]
+            said = "; ".join(part for part in (joined and f"{', '.join(joined)} joined",
+                                               left and f"{', '.join(left)} left") if part)
+            result.append(Change(name, "scenario-changed", f"scenario {scenario}: {said}",
+                                 details={"scenario": scenario, "joined": joined, "left": left}))
+    return result
 
 
 def _flatten(prefix: str, value, out: dict) -> None:

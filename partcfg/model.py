@@ -567,6 +567,12 @@ class Document(Node):
                                    examples=[{"demo": {"bdf": "00:0e.0", "base": "0x3f0f0000", "state_table": "4K",
                                                 "rw_section": "36K", "output_section": "8K",
                                                 "peers": ["root", "rt-app"], "interrupts": {"msix": 16}}}])
+    scenarios: dict[str, Annotated[list[str], Field(max_length=256)]] | None = Field(
+        None, max_length=256,
+        description="only in a system's own file: which non-root cells run at the same time, by "
+                    "scenario name (the root cell is in every scenario); without it every cell runs "
+                    "together. A cell whose name another cell shares is named 'name@file-stem'",
+        examples=[{"bare-metal": ["inmate-demo"], "linux": ["linux-demo", "ivshmem-demo"]}])
     _unreadable: Any = PrivateAttr(default=None)  # set by document_of when it dropped bad nodes
 
 
@@ -894,6 +900,10 @@ def assembly_of(documents: Iterable[Document], unreadable_systems: Iterable[str]
             if target and target.documents[0] is d:
                 _add_links(target, d, result)
             continue
+        if d.scenarios is not None:
+            result.diagnostics.append(error(
+                "SCENARIO-PLACE", "'scenarios' belongs in the system's own file (the one with 'platform')",
+                d.location("scenarios", key=True), hint="move it next to 'platform:'"))
         if d.system is None:
             if d.cell is not None:
                 result.standalone.append(d.cell)
@@ -918,7 +928,9 @@ def assembly_of(documents: Iterable[Document], unreadable_systems: Iterable[str]
             if named is None:
                 named = cells_by_name[target.name] = {c.name: c for c in target.all_cells}
             clash = named.get(d.cell.name)
-            if clash is not None:
+            # alternatives may share a name when the system says which cells run together
+            # (judged per scenario: a scenario holding both is an impossible one)
+            if clash is not None and target.documents[0].scenarios is None:
                 result.diagnostics.append(error(
                     "CELL-DUPLICATE", f"cell name {d.cell.name!r} is used twice in system {target.name!r}",
                     d.cell.location("name"), related=[clash.location("name")]))

@@ -6,20 +6,21 @@ prints; writing files is left to ``output.py`` and choosing exit codes to ``cli.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from .collector import collector_paused
-from .diagnostics import (ConfigError, Diagnostic, InputError, Location, error,
+from .diagnostics import (ConfigError, Diagnostic, InputError, Location, did_you_mean, error,
                           sorted_diagnostics)
 from .files import file_bytes_of
 from .layout import layout_of_cell, layout_of_system
 from .load import load_yaml_file
-from .model import Assembly, Cell, Document, PartialDocumentError, assembly_of, document_of
+from .model import Assembly, Cell, Document, PartialDocumentError, System, assembly_of, document_of
 from .names import file_stem_of
 from .render.blob import blobs_of_system, cell_payload_of
+from .scenarios import Scenario, declared_scenarios, output_stem_of
 from .validate import diagnostics_of_assembly
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -102,10 +103,12 @@ def _loaded_files(files: list[Path], parallel: bool) -> Iterator[tuple[str, obje
         yield from share
 
 
-def checked_files_of(paths: Sequence[str | Path], parallel_load: bool = True) -> Checked:
-    """Load every file (collecting all their problems), assemble systems and validate them.
-    Raises InputError (exit 2) when a file cannot be read at all. ``parallel_load``: big
-    trees may be read by worker processes (off inside a worker)."""
+def checked_files_of(paths: Sequence[str | Path], scenario: str | None = None,
+                     parallel_load: bool = True) -> Checked:
+    """Load every file (collecting all their problems), assemble systems and validate them
+    (with ``scenario``, the whole-system rules of that scenario only). Raises InputError
+    (exit 2) when a file cannot be read at all, or no system declares ``scenario``.
+    ``parallel_load``: big trees may be read by worker processes (off inside a worker)."""
     files = input_files_of(paths)
     documents: list[Document] = []
     diagnostics: list[Diagnostic] = []
@@ -137,8 +140,15 @@ def checked_files_of(paths: Sequence[str | Path], parallel_load: bool = True) ->
     if io_problems:
         raise InputError(io_problems)
     assembly = assembly_of(documents, unreadable_systems, unreadable_cells)
+    if scenario is not None:
+        known = [name for system in assembly.systems for name in (system.documents[0].scenarios or {})]
+        if scenario not in known:
+            raise InputError([error(
+                "CHECK-SCENARIO", f"no system of this call declares scenario {scenario!r}",
+                hint=did_you_mean(scenario, known) or (f"scenarios: {', '.join(known)}" if known
+                                                      else "the system file declares none"))])
     diagnostics.extend(assembly.diagnostics)
-    diagnostics.extend(diagnostics_of_assembly(assembly))
+    diagnostics.extend(diagnostics_of_assembly(assembly, scenario))
     return Checked(files, assembly, sorted_diagnostics(diagnostics))
 
 
@@ -277,25 +287,32 @@ def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozens
     names = source_names_of(checked.files) if source_names is None else source_names
     out = _OutputSet()
 
-    for system in checked.assembly.systems:
-        prefix = f"{file_stem_of(system.name)}/" if several else ""
-        layout = layout_of_system(system)
-        blobs = blobs_of_system(layout)
-        for cell in layout.cells:
-            out.put(f"{prefix}{file_stem_of(cell.cell.name)}.cell", blobs[cell.cell.name],
-                    partial(cell.cell.location, "name"))
-        sources = _sources_of_documents(system.documents, names)
-        where = partial(system.root.location, "name")
-        produced = {**cspace_outputs_of(layout), **firmware_header_outputs_of(layout, sources)}
-        if "c" in emit:
-            produced.update(c_source_outputs_of(layout, sources))
-        if "elf" in emit:
-            machine = elf_target_of(system.arch, target, system.platform.location("arch"))
-            for cell in layout.cells:
-                produced[f"{file_stem_of(cell.cell.name)}.o"] = elf_object_of(
-                    blobs[cell.cell.name], c_identifier_of(cell.cell.name), machine)
-        for rel, data in produced.items():
-            out.put(prefix + rel, data, where, same_ok=rel.startswith("include/"))
+    for whole in checked.assembly.systems:
+        prefix = f"{file_stem_of(whole.name)}/" if several else ""
+        sources = _sources_of_documents(whole.documents, names)
+        where = partial(whole.root.location, "name")
+        for part_index, (system, renamed) in enumerate(name_unique_parts_of(whole)):
+            layout = layout_of_system(system)
+            blobs = blobs_of_system(layout)
+            produced = {f"{file_stem_of(cell.cell.name)}.cell": blobs[cell.cell.name] for cell in layout.cells}
+            produced.update({**cspace_outputs_of(layout), **firmware_header_outputs_of(layout, sources)})
+            if "c" in emit:
+                produced.update(c_source_outputs_of(layout, sources))
+            if "elf" in emit:
+                machine = elf_target_of(system.arch, target, system.platform.location("arch"))
+                for cell in layout.cells:
+                    produced[f"{file_stem_of(cell.cell.name)}.o"] = elf_object_of(
+                        blobs[cell.cell.name], c_identifier_of(cell.cell.name), machine)
+            blob_of = {f"{output_stem_of(whole, c)}.cell": c for c in system.all_cells}
+            for rel, data in produced.items():
+                rel, own = _renamed_output(rel, renamed)
+                if part_index and not own and not rel.startswith("include/"):
+                    continue  # the root's and the unique cells' outputs come from the first part
+                out.put(prefix + rel, data, partial(blob_of[rel].location, "name") if rel in blob_of else where,
+                        same_ok=rel.startswith("include/"))
+        scenarios = declared_scenarios(whole)
+        if scenarios is not None:
+            out.put(prefix + SCENARIOS_FILE, scenarios_file_text(whole, scenarios).encode("utf-8"), where)
     for cell in checked.assembly.standalone:
         layout = layout_of_cell(None, cell)
         stem = file_stem_of(cell.name)
@@ -312,6 +329,50 @@ def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozens
             out.put(f"{stem}.o", elf_object_of(blob, c_identifier_of(cell.name), machine),
                     cell.location("name"))
     return out.checked_outputs()
+
+
+SCENARIOS_FILE = "scenarios.txt"
+
+
+def scenarios_file_text(system: System, scenarios: list[Scenario]) -> str:
+    """What build records for the runtime (which reads build artifacts only): one line per
+    scenario, ``NAME: CELL-STEM CELL-STEM ...`` (the root first; stems of the ``.cell``
+    files), in declaration order."""
+    lines = ["# scenarios of system " + system.name + ": which cells run together (written by partcfg build)"]
+    for s in scenarios:
+        stems = [output_stem_of(system, c) for c in [system.root, *s.cells]]
+        lines.append(f"{s.name}: {' '.join(stems)}")
+    return "\n".join(lines) + "\n"
+
+
+def name_unique_parts_of(system: System) -> list[tuple[System, dict[str, str]]]:
+    """The system split so that no part has two cells of one name (alternatives may share
+    one): part k holds the root, the cells whose name is unique (first part only) and the
+    k-th cell of each shared name. With each part, shared name -> the stem that cell's
+    outputs are written under (:func:`scenarios.output_stem_of`)."""
+    by_name: dict[str, list[Cell]] = {}
+    for c in system.cells:
+        by_name.setdefault(c.name, []).append(c)
+    shared = {n: cs for n, cs in by_name.items() if len(cs) > 1}
+    if not shared:
+        return [(system, {})]
+    parts = []
+    for k in range(max(len(cs) for cs in shared.values())):
+        cells = [c for c in system.cells if (len(by_name[c.name]) == 1 and k == 0)
+                 or (c.name in shared and by_name[c.name].index(c) == k)]
+        renamed = {c.name: output_stem_of(system, c) for c in cells if c.name in shared}
+        parts.append((replace(system, cells=cells), renamed))
+    return parts
+
+
+def _renamed_output(rel: str, renamed: dict[str, str]) -> tuple[str, bool]:
+    """``rel`` with a shared cell name's stem replaced by its key's; True if it was."""
+    for name, key in renamed.items():
+        stem = file_stem_of(name)
+        for tail in (".cell", ".c", ".o", "/"):
+            if rel.startswith(stem + tail):
+                return key + rel[len(stem):], True
+    return rel, False
 
 
 def inmate_diagnostics_of_specs(checked: Checked, specs: Sequence[str]) -> list[Diagnostic]:
@@ -411,6 +472,9 @@ def imported_files_of(paths: Sequence[str | Path], output_dir: str | Path | None
         texts[doc.name] = yaml_text_of(doc, shown)
         outputs[doc.name] = texts[doc.name].encode("utf-8")
     rebuilt = _rebuilt_blobs_of(texts)
+    for name, text in _with_inferred_scenarios(texts).items():
+        texts[name] = text
+        outputs[name] = text.encode("utf-8")
     for blob, doc in zip(blobs, documents):
         expected = blob_bytes_of(blob)
         again = rebuilt.get(doc.name)
@@ -422,6 +486,47 @@ def imported_files_of(paths: Sequence[str | Path], output_dir: str | Path | None
                 f"(first difference at offset {at:#x})", Location(blob.file),
                 hint="please report this with the blob"))
     return Imported(outputs, sorted_diagnostics(diagnostics))
+
+
+_PLAIN_YAML_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]*\Z")
+INFERRED_SCENARIOS_COMMENT = """\
+# Scenarios inferred by partcfg import: cells that share a CPU, a peer slot on an ivshmem
+# link, or a name cannot run at the same time (the hypervisor refuses the second), so they
+# are alternatives. Each scenario starts from the first cell (file order) not yet in one
+# and takes every other cell that conflicts with none already taken; it is named after
+# its first cell. The root cell is in every scenario.
+"""
+
+
+def _yaml_name(name: str) -> str:
+    import json
+    return name if _PLAIN_YAML_NAME.match(name) and name not in ("null", "true", "false") \
+        else json.dumps(name)
+
+
+def _with_inferred_scenarios(texts: dict[str, str]) -> dict[str, str]:
+    """System file name -> its text with ``scenarios:`` appended, for each imported system
+    whose cells are not all compatible (:func:`scenarios.inferred_scenarios`)."""
+    from .load import load_yaml_text
+    from .scenarios import inferred_scenarios
+
+    documents = {}
+    for name, text in texts.items():
+        try:
+            documents[name] = document_of(load_yaml_text(text, name))
+        except ConfigError:
+            continue
+    result = {}
+    for system in assembly_of(list(documents.values())).systems:
+        inferred = inferred_scenarios(system)
+        file = next((n for n, d in documents.items() if d is system.documents[0]), None)
+        if inferred is None or file is None:
+            continue
+        lines = [f"  {_yaml_name(s)}: [{', '.join(_yaml_name(c) for c in cells)}]"
+                 for s, cells in inferred.items()]
+        result[file] = texts[file].rstrip("\n") + "\n\n" + INFERRED_SCENARIOS_COMMENT \
+            + "scenarios:\n" + "\n".join(lines) + "\n"
+    return result
 
 
 def _rebuilt_blobs_of(texts: dict[str, str]) -> dict[str, bytes]:

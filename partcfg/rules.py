@@ -217,8 +217,31 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "Reinstall partcfg with a C compiler and the Python headers present: pip install ."),
     # --- cells -----------------------------------------------------------------------------
     ("CELL-DUPLICATE", E, "Cell name used twice",
-     "Two cells of one system have the same name; names identify cells in links and outputs.",
+     "Two cells of one system have the same name; names identify cells in links and outputs. With "
+     "scenarios: declared, alternatives may share a name (see SCENARIO-IMPOSSIBLE).",
      "Rename one of the cells."),
+    # --- scenarios -------------------------------------------------------------------------
+    ("SCENARIO-IMPOSSIBLE", E, "Scenario the hypervisor cannot run",
+     "Two cells of one scenario share a CPU, a peer slot on an ivshmem link, or a name: the "
+     "hypervisor refuses to create the second while the first runs, so the scenario never "
+     "exists. One error per scenario names the cells and what they share; the scenario's "
+     "other rules are not judged.",
+     "Put the cells in different scenarios (they are alternatives), or remove the overlap."),
+    ("SCENARIO-CELL-UNUSED", W, "Cell in no scenario",
+     "The system declares scenarios but none holds this cell, so it is never judged with the "
+     "cells it runs with.",
+     "Add the cell to the scenarios it runs in."),
+    ("SCENARIO-CELL-UNKNOWN", W, "Scenario names no cell of the call",
+     "A scenario names a cell that is not among the checked files (misspelt, or left out of "
+     "the call): it is taken as not running.",
+     "Follow the did-you-mean hint, or pass the cell's file in the same call."),
+    ("CHECK-SCENARIO", E, "Unknown scenario",
+     "partcfg check --scenario (or run/map --scenario) names a scenario no system of the call "
+     "declares (a usage error, exit 2).",
+     "Follow the did-you-mean hint, or leave --scenario out to judge every scenario."),
+    ("SCENARIO-PLACE", E, "Scenarios outside the system's file",
+     "Only the system's own file (the one with 'platform') says which cells run together.",
+     "Move 'scenarios:' next to 'platform:'."),
     ("CELL-ARCH", E, "Cell architecture missing or inconsistent",
      "A standalone cell must state its architecture; a cell of a system must not contradict it.",
      "Add 'arch:' to a standalone cell, or remove the conflicting 'arch:'."),
@@ -404,8 +427,13 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "A link has 2 to 12 peers (the hypervisor's limit).",
      "Add or remove peers."),
     ("LINK-PEER-UNKNOWN", E, "Unknown peer",
-     "A link's peer names no cell of the system.",
+     "A link's peer names no cell of the system, but resembles one (a misspelling).",
      "Follow the did-you-mean hint, or pass the cell's file in the same call."),
+    ("LINK-PEER-ABSENT", I, "Link peer not in the call",
+     "A link's peer is no cell of the files checked (and no likely misspelling of one): the "
+     "cell is taken as not running and the link is judged with the peers that are present. "
+     "Reported once per link.",
+     "Pass the cell's file in the same call to judge the link with it."),
     ("LINK-PEER-DUPLICATE", E, "Peer listed twice",
      "A cell appears twice in one link's peers.",
      "Remove the repetition."),

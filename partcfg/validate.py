@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, NamedTuple
 
 from . import jailhouse as jh
@@ -24,8 +24,9 @@ from .collector import collector_paused
 from .diagnostics import Diagnostic, Location, did_you_mean, error, info, warning
 from .model import (Assembly, Cell, Link, LinkPlacement, PciDevice, PciLinkPlacement, Region,
                     System, cell_arch, peer_links_of, regions_of_cell, sections_of,
-                    unreadable_keys_of)
+                    unreadable_keys_of, unreadable_of)
 from .ivshmem import links_by_bdf
+from .scenarios import Scenario, cell_key, conflicts_between, declared_scenarios, sub_system
 from .units import format_bdf, format_ranges
 
 PAGE = jh.PAGE_SIZE
@@ -45,13 +46,13 @@ MAX_PCI_CAPS = 0xFFFF
 
 # --- the public API -------------------------------------------------------------------------
 
-def diagnostics_of_assembly(assembly: Assembly) -> list[Diagnostic]:
+def diagnostics_of_assembly(assembly: Assembly, scenario: str | None = None) -> list[Diagnostic]:
     """Every validation diagnostic of every system and standalone cell of ``assembly``
     (``assembly.diagnostics`` themselves are not repeated). Standalone cells get the
     per-cell rules and one SYS-SKIPPED note each."""
     result: list[Diagnostic] = []
     for system in assembly.systems:
-        result.extend(diagnostics_of_system(system))
+        result.extend(diagnostics_of_system(system, scenario))
     for cell in assembly.standalone:
         result.extend(diagnostics_of_cell(None, cell))
         result.append(info(
@@ -62,15 +63,88 @@ def diagnostics_of_assembly(assembly: Assembly) -> list[Diagnostic]:
     return result
 
 
-def diagnostics_of_system(system: System) -> list[Diagnostic]:
-    """The per-cell diagnostics of every cell of ``system`` and the whole-system ones."""
+def diagnostics_of_system(system: System, scenario: str | None = None) -> list[Diagnostic]:
+    """The per-cell diagnostics of every cell of ``system`` and the whole-system ones; with
+    scenarios, the whole-system ones of each scenario (only ``scenario`` when given: the
+    caller has checked that the system declares it)."""
     with collector_paused():
         facts = _Facts(system)
         result: list[Diagnostic] = []
         for cell, regions in zip(facts.cells, facts.regions):
             result.extend(_cell_diagnostics(system, cell, regions))
-        result.extend(_system_diagnostics(facts))
+        scenarios = declared_scenarios(system)
+        if scenarios is None:
+            result.extend(_system_diagnostics(facts))
+        else:
+            result.extend(_scenario_diagnostics(system, scenarios, scenario))
         return result
+
+
+def _scenario_diagnostics(system: System, scenarios: list[Scenario],
+                          only: str | None) -> list[Diagnostic]:
+    """The declared scenarios themselves, then the whole-system rules judged on each possible
+    scenario. A finding is reported once, naming the scenarios it occurs in; one that occurs
+    in every judged scenario of the system keeps its plain message."""
+    out: list[Diagnostic] = []
+    in_some: set[int] = set()
+    for s in scenarios:
+        in_some.update(id(c) for c in s.cells)
+        for entry, where in s.unknown:
+            out.append(warning(
+                "SCENARIO-CELL-UNKNOWN", f"scenario {s.name!r} names {entry!r}, which is no cell of "
+                f"system {system.name!r} in this call: taken as not running", where,
+                hint=did_you_mean(entry, [cell_key(system, c) for c in system.cells])
+                or "pass the cell's file in the same call"))
+    # a system file read only in part may have lost a scenario (already reported): a cell
+    # missing from the scenarios may follow from that, so it is not reported then
+    partly_read = unreadable_of(system.documents[0]) is not None
+    for cell in system.cells:
+        if id(cell) not in in_some and not partly_read:
+            out.append(warning(
+                "SCENARIO-CELL-UNUSED", f"cell {cell_key(system, cell)!r} is in no scenario of system "
+                f"{system.name!r}: it is never judged with the others", cell.location("name"),
+                related=[loc for loc in [system.documents[0].location("scenarios", key=True)] if loc],
+                hint="add it to the scenarios it runs in"))
+    found: dict[Diagnostic, list[str]] = {}
+    judged = 0
+    for s in scenarios:
+        if only is not None and s.name != only:
+            continue
+        impossible = _impossible(system, s)
+        if impossible is not None:
+            out.append(impossible)
+            continue
+        judged += 1
+        for d in _system_diagnostics(_Facts(sub_system(system, s.cells))):
+            found.setdefault(d, []).append(s.name)
+    everywhere = only is None and judged == len(scenarios)
+    for d, names in found.items():
+        if everywhere and len(names) == judged:
+            out.append(d)
+        else:
+            quoted = ", ".join(repr(n) for n in names)
+            out.append(replace(d, message=f"{d.message} (scenario{'s' if len(names) > 1 else ''} {quoted})"))
+    return out
+
+
+def _impossible(system: System, s: Scenario) -> Diagnostic | None:
+    """One error for a scenario the hypervisor would refuse to run (or None)."""
+    reasons = []
+    related: list[Location] = []
+    cells = sorted(s.cells, key=lambda c: cell_key(system, c))
+    for i, a in enumerate(cells):
+        for b in cells[i + 1:]:
+            why = conflicts_between(system, a, b)
+            if why:
+                reasons.append(f"{cell_key(system, a)!r} and {cell_key(system, b)!r} share "
+                               + ", ".join(why))
+                related.extend(loc for loc in (a.location("name"), b.location("name"))
+                               if loc is not None and loc not in related)
+    if not reasons:
+        return None
+    return error("SCENARIO-IMPOSSIBLE", f"scenario {s.name!r} cannot run: " + "; ".join(reasons)
+                 + " (the hypervisor refuses the second cell)", s.location, related=related,
+                 hint="put cells that share a CPU, a peer slot or a name in different scenarios")
 
 
 def diagnostics_of_cell(system: System | None, cell: Cell) -> list[Diagnostic]:
@@ -1035,6 +1109,7 @@ def _declared_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView
             out.append(error("LINK-PEERS", f"{label} has {n} peer{'s' if n != 1 else ''}; a link has "
                              f"2 to {jh.MAX_SHMEM_PEERS}", link.location("peers")))
         peers: dict[str, int] = {}
+        absent: list[str] = []
         for i, peer in enumerate(link.peers):
             if peer in peers:
                 out.append(error("LINK-PEER-DUPLICATE", f"{label} lists peer {peer!r} twice",
@@ -1043,11 +1118,19 @@ def _declared_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView
                 continue
             peers[peer] = i
             if peer not in facts.names and peer not in system.unreadable_cells:
-                out.append(error("LINK-PEER-UNKNOWN", f"{label}: peer {peer!r} is no cell of system "
-                                 f"{system.name!r}", link.location("peers", i),
-                                 # a cell already among the peers is no suggestion
-                                 hint=did_you_mean(peer, [c for c in names if c not in link.peers])
-                                 or "pass the cell's file in the same call"))
+                # a cell already among the peers is no suggestion
+                suggestion = did_you_mean(peer, [c for c in names if c not in link.peers])
+                if suggestion:  # a misspelt peer, not a cell left out of the call
+                    out.append(error("LINK-PEER-UNKNOWN", f"{label}: peer {peer!r} is no cell of system "
+                                     f"{system.name!r}", link.location("peers", i), hint=suggestion))
+                else:
+                    absent.append(peer)
+        if absent:
+            listed = ", ".join(repr(p) for p in absent)
+            out.append(info("LINK-PEER-ABSENT", f"{label}: peer{'s' if len(absent) > 1 else ''} {listed} "
+                            f"{'are' if len(absent) > 1 else 'is'} not in this call, taken as not running",
+                            link.location("peers"),
+                            hint="pass the cell's file in the same call to judge it too"))
         if link.interrupts > jh.MAX_IVSHMEM_MSIX_VECTORS:
             out.append(error("LINK-MSIX", f"{label} asks for {link.interrupts} MSI-X vectors; at most "
                              f"{jh.MAX_IVSHMEM_MSIX_VECTORS}", link.location("interrupts")))

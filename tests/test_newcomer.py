@@ -309,11 +309,12 @@ def test_what_follows_from_an_unreadable_node_is_not_reported_again(tmp_path, fi
 
 
 def test_an_unknown_peer_is_not_told_to_be_the_other_peer(tmp_path):
-    """cell-a's file was not passed: the hint must not suggest cell-b, already a peer."""
+    """cell-a's file was not passed: no hint suggests cell-b (already a peer), so cell-a is
+    taken as left out of the call (not running), not as a misspelling."""
     from partcfg.pipeline import checked_files_of
     target = _system_with(tmp_path, None)
     (target / "cell-a.yaml").unlink()
     (d,) = checked_files_of([target]).diagnostics
-    assert (d.rule, d.message, d.hint) == (
-        "LINK-PEER-UNKNOWN", "link 'ab': peer 'cell-a' is no cell of system 'mybox'",
-        "pass the cell's file in the same call")
+    assert (d.rule, d.severity.value, d.message, d.hint) == (
+        "LINK-PEER-ABSENT", "info", "link 'ab': peer 'cell-a' is not in this call, taken as not running",
+        "pass the cell's file in the same call to judge it too")

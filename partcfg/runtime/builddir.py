@@ -166,13 +166,43 @@ def _blobs_of(directory: Path) -> tuple[list[tuple[Path, ParsedBlob]], list[Diag
     return parsed, problems
 
 
-def system_build_of(directory: Path, name: str | None = None) -> SystemBuild:
+SCENARIOS_FILE = "scenarios.txt"   # written by build (pipeline.scenarios_file_text)
+SCENARIOS_FILE_LIMIT = 1 << 16
+
+
+def scenarios_in(directory: Path) -> dict[str, list[str]] | None:
+    """The scenarios build recorded for a system directory: name -> the stems of the
+    ``.cell`` files that run together (root first); None when it recorded none (every
+    cell runs together)."""
+    file = Path(directory) / SCENARIOS_FILE
+    if not file.is_file():
+        return None
+    try:
+        with open(file, "rb") as handle:
+            text = handle.read(SCENARIOS_FILE_LIMIT).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    result: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        name, sep, stems = line.partition(": ")
+        if line.startswith("#") or not sep:
+            continue
+        result[name] = stems.split()
+    return result
+
+
+def system_build_of(directory: Path, name: str | None = None,
+                    scenario: str | None = None) -> SystemBuild:
     """Read one system directory; InputError (exit 2) when the blobs do not form one
-    system the hypervisor would accept. ``name`` defaults to the root cell's name."""
+    system the hypervisor would accept. ``name`` defaults to the root cell's name. With
+    ``scenario`` (one that :func:`scenarios_in` lists), only that scenario's cells run."""
     directory = Path(directory)
     parsed, problems = _blobs_of(directory)
     if problems:
         raise _refuse(problems)
+    if scenario is not None:
+        running = set((scenarios_in(directory) or {}).get(scenario, []))
+        parsed = [(f, b) for f, b in parsed if b.kind == "system" or f.stem in running]
     where = Location(str(directory))
     systems = [(f, b) for f, b in parsed if b.kind == "system"]
     if not systems:

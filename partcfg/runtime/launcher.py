@@ -17,8 +17,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from ..diagnostics import InputError, error
-from .builddir import system_build_of, system_dirs_of, system_name_in_headers_of
+from ..diagnostics import InputError, did_you_mean, error
+from .builddir import scenarios_in, system_build_of, system_dirs_of, system_name_in_headers_of
 from .plan import memory_plan_of
 from .report import Check, RunReport, SystemRun, diagnostic_of_dict
 from .supervisor import EXCHANGE_COUNT
@@ -36,8 +36,30 @@ def _names_of(path: Path, dirs: list[Path]) -> list[str | None]:
     return [system_name_in_headers_of(d) if d == path else d.name for d in dirs]
 
 
+def _runs_of(dirs: list[Path], names: list[str | None],
+             scenario: str | None) -> list[tuple[Path, str | None, str | None]]:
+    """(directory, system name, scenario) for each run: a system whose build recorded
+    scenarios runs each in turn (only ``scenario`` when given), one without runs whole."""
+    runs: list[tuple[Path, str | None, str | None]] = []
+    known: list[str] = []
+    for directory, name in zip(dirs, names):
+        recorded = scenarios_in(directory)
+        if recorded is None:
+            if scenario is None:
+                runs.append((directory, name, None))
+            continue
+        known += recorded
+        runs += [(directory, name, s) for s in recorded if scenario is None or s == scenario]
+    if scenario is not None and not runs:
+        raise InputError([error(
+            "CHECK-SCENARIO", f"no system of this build directory recorded scenario {scenario!r}",
+            hint=did_you_mean(scenario, known) or (f"scenarios: {', '.join(known)}" if known
+                                                  else "the system file declares none"))])
+    return runs
+
+
 def run_build_dir(path: str | Path, seconds: float = 1.0, bench: bool = False,
-                  exchange_count: int = EXCHANGE_COUNT) -> RunReport:
+                  exchange_count: int = EXCHANGE_COUNT, scenario: str | None = None) -> RunReport:
     try:
         importlib.import_module(f"{__package__}._ring")   # the compiled core
     except ImportError as exc:
@@ -46,18 +68,21 @@ def run_build_dir(path: str | Path, seconds: float = 1.0, bench: bool = False,
                                 "headers present: pip install .")]) from None
     path = Path(path)
     dirs = system_dirs_of(path)
-    names = _names_of(path, dirs)
+    runs = _runs_of(dirs, _names_of(path, dirs), scenario)
     problems = []
-    for directory, name in zip(dirs, names):
+    for directory, name, one in runs:
         try:
-            memory_plan_of(system_build_of(directory, name))
+            memory_plan_of(system_build_of(directory, name, one))
         except InputError as exc:
             problems.extend(exc.diagnostics)
     if problems:
         raise InputError(problems)
     report = RunReport()
-    for directory, name in zip(dirs, names):
-        report.systems.append(_supervised(directory, name, seconds, bench, exchange_count))
+    for directory, name, one in runs:
+        run = _supervised(directory, name, seconds, bench, exchange_count, one)
+        if one is not None:
+            run.name = f"{run.name} scenario {one}"
+        report.systems.append(run)
     unusable = [d for s in report.systems for d in s.unusable]
     if unusable:
         raise InputError([diagnostic_of_dict(d) for d in unusable])
@@ -75,14 +100,14 @@ def _stop(popen: subprocess.Popen) -> None:
 
 
 def _supervised(directory: Path, name: str | None, seconds: float, bench: bool,
-                exchange_count: int) -> SystemRun:
+                exchange_count: int, scenario: str | None = None) -> SystemRun:
     label = name or directory.name
     read_end, write_end = os.pipe()
     try:
         popen = subprocess.Popen(
             module_command("partcfg.runtime.supervisor", str(directory), name or "",
                            repr(float(seconds)), "1" if bench else "0", str(int(exchange_count)),
-                           str(write_end), str(os.getpid())),
+                           str(write_end), str(os.getpid()), scenario or ""),
             pass_fds=[write_end], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE)
     finally:

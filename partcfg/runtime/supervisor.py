@@ -925,10 +925,11 @@ def _raise_file_limit() -> None:
 
 
 def supervise(directory: str, name: str | None, seconds: float, bench: bool,
-              exchange_count: int = EXCHANGE_COUNT) -> SystemRun:
-    """Load, plan and run one system; an unusable build comes back in ``unusable``."""
+              exchange_count: int = EXCHANGE_COUNT, scenario: str | None = None) -> SystemRun:
+    """Load, plan and run one system (one scenario of it); an unusable build comes back
+    in ``unusable``."""
     try:
-        system = system_build_of(Path(directory), name)
+        system = system_build_of(Path(directory), name, scenario)
         plan = memory_plan_of(system)
     except InputError as exc:
         return SystemRun(name or Path(directory).name, directory,
@@ -959,6 +960,7 @@ def _interrupted(signum, frame):
 
 def main(argv: list[str]) -> int:
     directory, name, seconds, bench, count, result_fd, parent = argv[:7]
+    scenario = argv[7] if len(argv) > 7 and argv[7] else None
     _ring.set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != int(parent):
         return 3
@@ -966,7 +968,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGHUP, _interrupted)
     try:
-        run = supervise(directory, name or None, float(seconds), bench == "1", int(count))
+        run = supervise(directory, name or None, float(seconds), bench == "1", int(count), scenario)
     except Interrupted:
         return 130
     except Exception as exc:  # a bug before the run started: still a report, no traceback
