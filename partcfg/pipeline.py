@@ -85,19 +85,79 @@ def checked_files_of(paths: Sequence[str | Path]) -> Checked:
 
 
 class _OutputSet:
-    """Relative output path -> bytes, refusing a second, different file at the same path."""
+    """Relative output path -> bytes, refusing a second, different file at the same path,
+    also where two paths differ only by case (one file on case-insensitive file systems),
+    and any name that cannot be a file name below the output directory."""
 
     def __init__(self) -> None:
         self.outputs: dict[str, bytes] = {}
         self.clashes: list[Diagnostic] = []
+        self._by_folded: dict[str, tuple[str, Location | None, str | None]] = {}
+        self._told: set[tuple[str, str]] = set()
+        self._named: set[tuple[str, str]] = set()
 
-    def put(self, rel: str, data: bytes, where: Location | None, same_ok: bool = False) -> None:
-        """``same_ok``: identical bytes at one path are one file (shared headers)."""
-        if rel in self.outputs:
-            if not (same_ok and self.outputs[rel] == data):
-                self.clashes.append(error("BUILD-NAME-CLASH", f"two outputs would be written to {rel}",
-                                          where, hint="rename one of the cells or links"))
+    def name(self, what: str, name: str, where: Location | None) -> bool:
+        """Check that the ``what`` (cell, link, system) ``name`` can be a file name; False
+        (and a diagnostic) when it cannot."""
+        from .names import file_stem_problem_of
+        problem = file_stem_problem_of(name)
+        if problem is None:
+            return True
+        if (what, name) not in self._named:
+            self._named.add((what, name))
+            self.clashes.append(error("BUILD-NAME-FILE", f"the {what} name {problem}", where,
+                                      hint=f"rename the {what}: letters, digits, '.', '_' and "
+                                      "'-', not starting with '.'"))
+        return False
+
+    def directory(self, what: str, name: str, where: Location | None) -> bool:
+        """Claim the directory named after ``name``; False (and a diagnostic naming both)
+        when another name already maps to it, exactly or ignoring case."""
+        folded = "dir:" + file_stem_of(name).casefold()
+        if folded in self._by_folded:
+            _, first_where, first_name = self._by_folded[folded]
+            same = file_stem_of(first_name) == file_stem_of(name)
+            self.clashes.append(error(
+                "BUILD-NAME-CLASH", f"{what} {first_name!r} and {what} {name!r} would both be "
+                f"written to " + (f"the directory {file_stem_of(name)}" if same else
+                                  f"{file_stem_of(first_name)}/ and {file_stem_of(name)}/, one "
+                                  "directory where case is ignored"),
+                where, related=[first_where] if first_where != where else (),
+                hint="rename one of them (file names keep only letters, digits, '.', '_' and "
+                "'-', and some file systems ignore case)"))
+            return False
+        self._by_folded[folded] = (name, where, name)
+        return True
+
+    def put(self, rel: str, data: bytes, where: Location | None, same_ok: bool = False,
+            origin: str | None = None) -> None:
+        """``same_ok``: identical bytes at one path are one file (shared headers).
+        ``origin`` says which name produced the path (for the clash message)."""
+        from .names import is_plain_relative_path
+        if not is_plain_relative_path(rel):  # a backstop: names are checked before
+            self.clashes.append(error("BUILD-NAME-FILE", f"output path {rel!r} would leave "
+                                      "the output directory", where))
             return
+        folded = rel.casefold()
+        if folded in self._by_folded:
+            first_rel, first_where, first_origin = self._by_folded[folded]
+            if first_rel == rel and same_ok and self.outputs[rel] == data:
+                return
+            key = (first_origin or first_rel, origin or rel)
+            if key not in self._told:
+                self._told.add(key)
+                how = "the same file" if first_rel == rel else \
+                    f"{first_rel} and {rel}, one file where case is ignored"
+                who = (f"{first_origin} and {origin} would both be written to {how}"
+                       if first_origin and origin and first_origin != origin
+                       else f"two outputs would be written to {how}")
+                self.clashes.append(error(
+                    "BUILD-NAME-CLASH", who, where,
+                    related=[first_where] if first_where != where else (),
+                    hint="rename one of them (file names keep only letters, digits, '.', '_' "
+                    "and '-', and some file systems ignore case)"))
+            return
+        self._by_folded[folded] = (rel, where, origin)
         self.outputs[rel] = data
 
     def checked_outputs(self) -> dict[str, bytes]:
@@ -149,6 +209,12 @@ def elf_target_of(arch: int, target: str | None, where: Location | None) -> str:
     return DEFAULT_TARGETS[arch]
 
 
+def _system_location(system) -> Location | None:
+    """Where a system is named: its file's ``system:`` (else its root cell's name)."""
+    source = system.root.source
+    return source.doc.location(("system",)) if source else system.root.location("name")
+
+
 def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozenset(),
                      target: str | None = None, several: bool | None = None,
                      source_names: dict[str, str] | None = None) -> dict[str, bytes]:
@@ -176,14 +242,20 @@ def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozens
     out = _OutputSet()
 
     for system in checked.assembly.systems:
+        where = _system_location(system)
+        if several and not (out.name("system", system.name, where)
+                            and out.directory("system", system.name, where)):
+            continue
+        if not all([out.name("cell", c.name, c.location("name")) for c in system.all_cells]
+                   + [out.name("link", n, lk.location(key=True)) for n, lk in system.links.items()]):
+            continue
         prefix = f"{file_stem_of(system.name)}/" if several else ""
         layout = layout_of_system(system)
         blobs = blobs_of_system(layout)
         for cell in layout.cells:
             out.put(f"{prefix}{file_stem_of(cell.cell.name)}.cell", blobs[cell.cell.name],
-                    cell.cell.location("name"))
+                    cell.cell.location("name"), origin=f"cell {cell.cell.name!r}")
         sources = _sources_of_documents(system.documents, names)
-        where = system.root.location("name")
         produced = {**cspace_outputs_of(layout), **firmware_header_outputs_of(layout, sources)}
         if "c" in emit:
             produced.update(c_source_outputs_of(layout, sources))
@@ -195,20 +267,23 @@ def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozens
         for rel, data in produced.items():
             out.put(prefix + rel, data, where, same_ok=rel.startswith("include/"))
     for cell in checked.assembly.standalone:
+        if not out.name("cell", cell.name, cell.location("name")):
+            continue
         layout = layout_of_cell(None, cell)
         stem = file_stem_of(cell.name)
         blob = cell_payload_of(layout)
-        out.put(f"{stem}.cell", blob, cell.location("name"))
+        origin = f"cell {cell.name!r}"
+        out.put(f"{stem}.cell", blob, cell.location("name"), origin=origin)
         if "c" in emit:
             sources = [names.get(cell.source.doc.file, cell.source.doc.file)] if cell.source else []
             out.put(f"{stem}.c", c_source_of(layout, None, sources).encode("utf-8"),
-                    cell.location("name"))
+                    cell.location("name"), origin=origin)
             for rel, text in jailhouse_headers_of().items():
                 out.put(rel, text.encode("utf-8"), None, same_ok=True)
         if "elf" in emit:
             machine = elf_target_of(layout.arch, target, cell.location("arch"))
             out.put(f"{stem}.o", elf_object_of(blob, c_identifier_of(cell.name), machine),
-                    cell.location("name"))
+                    cell.location("name"), origin=origin)
     return out.checked_outputs()
 
 

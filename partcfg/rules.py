@@ -92,6 +92,12 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "A standalone cell (no 'system:') was checked with the per-cell rules only; overlaps "
      "with other cells, root-cell resources and links could not be judged.",
      "Add 'system: <name>' and pass the system's files to get the whole-system checks."),
+    ("BUILD-NAME-FILE", E, "Name cannot be a file name",
+     "A cell, link or system name would become an output file name that is '.', '..', hidden "
+     "(starts with '.') or too long, so the output could land outside the output directory "
+     "or be lost among temporary files. Characters other than letters, digits, '.', '_' and "
+     "'-' are replaced by '-' in file names.",
+     "Rename it."),
     ("BUILD-NAME-CLASH", E, "Two outputs with the same file name",
      "Two cells, or two links of a cell, would be written to the same output file (names "
      "differ only in characters that file and C names cannot hold).",
