@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import jailhouse as jh
 from .diagnostics import BlobError, Diagnostic, Location, error, warning
-from .files import file_bytes_of
+from .files import MAX_BLOB_BYTES, file_bytes_of
 
 SYSTEM_KIND, CELL_KIND = "system", "cell"
 
@@ -132,7 +132,7 @@ def parsed_blob_of(data: bytes, file: str) -> ParsedBlob:
 
 def parsed_blob_file(path: str | Path) -> ParsedBlob:
     """Read and decode a blob file; unreadable files raise InputError, bad bytes BlobError."""
-    return parsed_blob_of(file_bytes_of(path), str(path))
+    return parsed_blob_of(file_bytes_of(path, MAX_BLOB_BYTES, "configuration blob"), str(path))
 
 
 def blob_bytes_of(blob: ParsedBlob) -> bytes:

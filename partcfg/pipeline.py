@@ -12,7 +12,7 @@ from typing import Sequence
 from .collector import collector_paused
 from .diagnostics import (ConfigError, Diagnostic, InputError, Location, error,
                           sorted_diagnostics)
-from .files import file_bytes_of
+from .files import MAX_IMAGE_BYTES, file_bytes_of
 from .layout import layout_of_cell, layout_of_system
 from .load import load_yaml_file
 from .model import Assembly, Cell, Document, assembly_of, document_of
@@ -313,7 +313,7 @@ def inmate_diagnostics_of_specs(checked: Checked, specs: Sequence[str]) -> list[
                 message = f"no cell named {cell_name!r} in the given files"
                 hint = did_you_mean(cell_name, names) or f"cells: {', '.join(names) or 'none'}"
             raise InputError([error("INMATE-CELL", message, Location(file), hint=hint)])
-        data = file_bytes_of(file)
+        data = file_bytes_of(file, MAX_IMAGE_BYTES, "inmate image")
         system, cell = matches[0]
         found.extend(inmate_diagnostics_of(system, cell, data, file))
     return found
@@ -336,7 +336,7 @@ def parsed_input_of(path: Path):
     from .blobread import parsed_blob_of
     from .elfread import blob_bytes_of_elf
 
-    data = file_bytes_of(path)
+    data = file_bytes_of(path, MAX_IMAGE_BYTES, "blob or ELF object")
     if data.startswith(ELF_MAGIC):
         data = blob_bytes_of_elf(data, str(path))
     return parsed_blob_of(data, str(path))

@@ -38,6 +38,10 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("DIFF-EMPTY", E, "Nothing to compare",
      "A directory given to 'partcfg diff' holds neither YAML files nor .cell blobs.",
      "Pass a YAML file, a .cell blob, or a directory holding either."),
+    ("IO-TOO-BIG", E, "File too large",
+     "An input file is larger than any file of its kind partcfg reads (YAML and blobs 64 MiB, "
+     "ELF objects and images 256 MiB); it is refused without being read whole.",
+     "Check that the path names the intended file."),
     ("IO-WRITE", E, "Output cannot be written",
      "An output file or directory could not be created or written.",
      "Check that the output directory is writable and the disk is not full."),
@@ -47,6 +51,14 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("YAML-MULTI-DOC", E, "More than one YAML document",
      "A partcfg file holds exactly one YAML document; '---' started a second one.",
      "Split the documents into separate files."),
+    ("YAML-ALIAS", E, "Aliases expand too far",
+     "Nested aliases grow a document exponentially (a 1 KB file can expand to gigabytes); "
+     "partcfg refuses a document that aliases grow by more than 200,000 nodes.",
+     "Write the values out, or use fewer nested aliases."),
+    ("YAML-INT-LENGTH", E, "Integer too long",
+     "An integer written with more than 100 characters; every value partcfg stores fits "
+     "in 64 bits, and reading very long integers costs time.",
+     "Check the number."),
     ("YAML-DEPTH", E, "Nesting too deep",
      "The data nests deeper than partcfg accepts, usually through a recursive alias.",
      "Remove the recursive alias or flatten the structure."),

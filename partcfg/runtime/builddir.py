@@ -18,11 +18,13 @@ from pathlib import Path
 from .. import jailhouse as jh
 from ..blobread import ParsedBlob, parsed_blob_file
 from ..diagnostics import BlobError, Diagnostic, InputError, Location, error
+from ..files import file_bytes_of
 from ..ivshmem import link_view_of
 from ..units import format_bdf
 
 CELL_SUFFIX = ".cell"
 IMAGE_SUFFIX = ".cspace"
+MAX_CSPACE_BYTES = 4096           # a PCI configuration space is 256 bytes (4 KiB extended)
 
 
 @dataclass
@@ -383,8 +385,9 @@ def _link_name_of(cells: list[CellBlob], peers: dict[int, LinkPeer], fallback: s
         base = cell.regions[dev["shmem_regions_start"]]["virt_start"]
         for stem, path in cell.images.items():
             try:
-                if link_view_of(path.read_bytes(), str(path)).base == base:
+                if link_view_of(file_bytes_of(path, MAX_CSPACE_BYTES, "configuration-space image"),
+                                str(path)).base == base:
                     return stem
-            except (OSError, BlobError):
+            except (InputError, BlobError):
                 continue
     return fallback
