@@ -308,7 +308,8 @@ def map_(files: List[Path] = FilesArg,
     if not maps:
         typer.echo("nothing to draw: no system or cell could be read", err=True)
         raise typer.Exit(EXIT_INVALID)
-    sources = [str(f) for f in checked.files]
+    from .names import printable_path_of
+    sources = [printable_path_of(str(f)) for f in checked.files]
     text = map_svg_of(maps, sources) if suffix == ".svg" else map_html_of(maps, sources)
     write_outputs(output.parent, {output.name: text.encode("utf-8")})
     typer.echo(f"wrote {output} ({len(maps)} map{'s' if len(maps) != 1 else ''}, "
@@ -374,6 +375,9 @@ def _main(version: Optional[bool] = typer.Option(None, "--version", callback=_ve
 
 
 def main() -> None:
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as \udcXX
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     try:
         app()
     except KeyboardInterrupt:  # pragma: no cover - outside any command

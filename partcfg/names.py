@@ -50,3 +50,9 @@ def c_identifier_of(name: str) -> str:
     digit gets a _ in front (``linux-guest`` -> ``linux_guest``, ``9a`` -> ``_9a``)."""
     ident = _UNSAFE_IN_IDENTIFIER.sub("_", name) or "_"
     return "_" + ident if ident[0].isdigit() else ident
+
+
+def printable_path_of(path: str) -> str:
+    """A file name as text that can be written as UTF-8: bytes that were not UTF-8 (which
+    Python keeps as lone surrogates) become U+FFFD."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

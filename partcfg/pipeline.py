@@ -181,7 +181,9 @@ def source_names_of(files: Sequence[str | Path]) -> dict[str, str]:
         return {}
     absolute = [os.path.abspath(n) for n in names]
     common = os.path.commonpath([os.path.dirname(a) for a in absolute])
-    return {n: Path(os.path.relpath(a, common)).as_posix() for n, a in zip(names, absolute)}
+    from .names import printable_path_of
+    return {n: printable_path_of(Path(os.path.relpath(a, common)).as_posix())
+            for n, a in zip(names, absolute)}
 
 
 def _sources_of_documents(documents, names: dict[str, str]) -> list[str]:

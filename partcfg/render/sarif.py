@@ -91,7 +91,7 @@ def result_of(d: Diagnostic, rule_index: int, base: Path) -> dict:
         # stable across line moves: the rule, the file and what the message says
         key = f"{d.rule}\0{display_path_of(d.location.file, base)}\0{d.message}"
         result["partialFingerprints"] = {
-            "partcfgDiagnostic/v1": hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]}
+            "partcfgDiagnostic/v1": hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32]}
     if related:
         result["relatedLocations"] = related
     return result
