@@ -59,6 +59,9 @@ class ParsedBlob:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
+MAX_CPU_SET_BYTES = 8192   # 65536 CPUs, as YAML allows; every set bit becomes a CPU number to check and print
+
+
 def _fail(rule: str, message: str, file: str, hint: str | None = None) -> BlobError:
     return BlobError([error(rule, message, Location(file), hint=hint)])
 
@@ -100,6 +103,11 @@ def parsed_blob_of(data: bytes, file: str) -> ParsedBlob:
     header = jh.SYSTEM_HEADER.unpack(data) if kind == SYSTEM_KIND else None
     descriptor = jh.CELL_DESC.unpack(data, header_size)
 
+    if descriptor["cpu_set_size"] > MAX_CPU_SET_BYTES:
+        raise _fail("BLOB-CPU-SET", f"cpu_set_size is {descriptor['cpu_set_size']} bytes "
+                    f"({descriptor['cpu_set_size'] * 8} CPUs); partcfg reads CPU sets of at most "
+                    f"{MAX_CPU_SET_BYTES} bytes ({MAX_CPU_SET_BYTES * 8} CPUs)", file,
+                    hint="the descriptor is corrupt, or the machine is larger than partcfg supports")
     # Sizes first, against the file length: a huge count must not allocate anything.
     sizes = [("cpu_set_size", descriptor["cpu_set_size"], 1)]
     sizes += [(count, descriptor[count], struct.size) for count, struct in jh.PAYLOAD_ARRAYS]

@@ -169,7 +169,12 @@ def build(files: List[Path] = FilesArg,
         typer.echo("nothing written" + ("" if check else " (use --force to write anyway)"), err=True)
         raise typer.Exit(EXIT_INVALID)
     if tree is None:
-        outputs = build_outputs_of(checked, kinds, machine)
+        try:
+            outputs = build_outputs_of(checked, kinds, machine)
+        except ConfigError as exc:  # --force past errors, but the format cannot hold a value
+            _print_diagnostics(sorted_diagnostics(diagnostics + exc.diagnostics))
+            typer.echo("nothing written", err=True)
+            raise typer.Exit(EXIT_INVALID)
     if check:
         if diagnostics:
             _print_diagnostics(diagnostics)

@@ -340,6 +340,9 @@ class Cell(Node):
     id: U32 = Field(0, description="always 0 in files (the driver assigns it)", examples=[0])
 
 
+MAX_LINK_PEERS = 255   # shmem_peers is one byte in the device entry (the hypervisor takes 12)
+
+
 class Link(Node):
     """A shared-memory link (ivshmem v2) between 2..12 cells, declared once."""
     bdf: Bdf = Field(description="PCI address of the virtual device, identical for all peers",
@@ -352,7 +355,7 @@ class Link(Node):
     rw_section: Size = Field(0, description="common read/write section size (may be 0)", examples=["36K", 0])
     output_section: Size = Field(0, description="size of each peer's output section (may be 0)",
                                  examples=["8K"])
-    peers: list[str] = Field(description="cell names; the position is the peer ID",
+    peers: list[str] = Field(max_length=MAX_LINK_PEERS, description="cell names; the position is the peer ID",
                              examples=[["root", "rt-app", "linux-guest"]])
     interrupts: Interrupts = Field(0, description="intx, or {msix: N} with N <= 16",
                                    examples=["intx", {"msix": 16}])

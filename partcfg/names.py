@@ -34,7 +34,7 @@ def file_stem_problem_of(name: str) -> str | None:
     if stem.startswith("."):
         return f"{name!r} would be a hidden file name (it starts with '.')"
     if len(stem) > MAX_FILE_STEM:
-        return f"a name of {len(name)} characters is longer than the {MAX_FILE_STEM} a file name may have"
+        return f"{name[:20]!r}... has {len(name)} characters, more than the {MAX_FILE_STEM} a file name may have"
     return None
 
 

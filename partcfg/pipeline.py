@@ -220,6 +220,25 @@ def _system_location(system) -> Location | None:
 def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozenset(),
                      target: str | None = None, several: bool | None = None,
                      source_names: dict[str, str] | None = None) -> dict[str, bytes]:
+    """See :func:`_build_outputs_of`. A value the configuration format cannot hold (reached
+    only with ``build --force``, past validation's errors) is a ConfigError, not a crash:
+    nothing is packed half-way and nothing is written."""
+    import struct
+
+    from .binfmt import StructError
+    try:
+        return _build_outputs_of(checked, emit, target, several, source_names)
+    except (StructError, OverflowError, struct.error, MemoryError) as exc:
+        raise ConfigError([error(
+            "BUILD-UNREPRESENTABLE", f"the outputs cannot be written: a value does not fit the "
+            f"configuration format ({str(exc)[:200]})", Location(str(checked.files[0])) if
+            checked.files else None,
+            hint="fix the errors validation reports; --force writes only what the format can hold")]) from None
+
+
+def _build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozenset(),
+                     target: str | None = None, several: bool | None = None,
+                     source_names: dict[str, str] | None = None) -> dict[str, bytes]:
     """Relative output path -> bytes for everything a build writes: ``<cell>.cell`` for
     every cell (one system builds into the directory itself; several systems each get a
     subdirectory named after the system), every peer's ``<cell>/<link>.cspace`` image and

@@ -110,6 +110,10 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "or be lost among temporary files. Characters other than letters, digits, '.', '_' and "
      "'-' are replaced by '-' in file names.",
      "Rename it."),
+    ("BUILD-UNREPRESENTABLE", E, "Value the format cannot hold",
+     "build --force writes outputs despite validation errors, but a value that does not fit "
+     "the binary format (a 200-character cell name, 20,000 peers) cannot be packed at all.",
+     "Fix the errors validation reports."),
     ("BUILD-NAME-CLASH", E, "Two outputs with the same file name",
      "Two cells, or two links of a cell, would be written to the same output file (names "
      "differ only in characters that file and C names cannot hold).",
@@ -127,6 +131,10 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("BLOB-TRUNCATED", E, "Truncated blob",
      "The file is shorter than its descriptor's counts require.",
      "Rebuild or re-copy the file."),
+    ("BLOB-CPU-SET", E, "CPU set too large",
+     "The blob's CPU bitmap is larger than partcfg reads (8192 bytes, 65536 CPUs); each set "
+     "bit costs work in import, diff and run.",
+     "Check that the file is an intact revision-14 configuration."),
     ("BLOB-COUNT", E, "Implausible count in blob",
      "A count in the descriptor implies more bytes than the whole file holds.",
      "The descriptor is corrupt or the file is not a revision-14 configuration."),
@@ -154,6 +162,14 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "A cell blob could not be tied to exactly one system blob and was imported on its own.",
      "Import a system blob with its cell blobs (one system per directory)."),
     # --- the bundled runtime (partcfg run) -------------------------------------------------
+    ("RUN-MSIX-VECTORS", E, "Too many MSI-X vectors",
+     "An ivshmem device in a blob has more MSI-X vectors than the 16 the format allows; "
+     "partcfg run backs every vector with a descriptor.",
+     "Rebuild the blob; at most 16 vectors per link device."),
+    ("RUN-TOO-MANY", E, "More than partcfg run can back",
+     "A build directory needs more memory files (1024 sections per system) or link devices "
+     "(64 per cell) than partcfg run provides: every one costs descriptors in every process.",
+     "Run a smaller system."),
     ("RUN-BUILD-DIR", E, "Not a build directory",
      "The directory given to 'partcfg run' holds no .cell files.",
      "Give the directory that 'partcfg build -o DIR' wrote."),

@@ -51,6 +51,9 @@ def format_size(value: int) -> str | int:
     return value if value < 10 else f"0x{value:x}"
 
 
+MAX_SET_NUMBER = 65535   # a CPU bitmap of 8 KiB; the blob reader takes no larger one
+
+
 def parse_cpu_set(value: object) -> tuple[int, ...]:
     """CPU numbers from ``3``, ``"0-3,6"`` or a list of numbers/ranges; sorted, unique."""
     items: Iterable[object]
@@ -76,6 +79,11 @@ def parse_cpu_set(value: object) -> tuple[int, ...]:
             cpus.update(range(lo, hi + 1))
         else:
             cpus.add(parse_int(item.strip() if isinstance(item, str) else item))
+    if cpus and max(cpus) > MAX_SET_NUMBER:
+        raise ValueError(f"{max(cpus)} is implausibly large for a CPU or interrupt number "
+                         f"(at most {MAX_SET_NUMBER})")
+    if cpus and min(cpus) < 0:
+        raise ValueError(f"{min(cpus)} is negative; CPU and interrupt numbers start at 0")
     return tuple(sorted(cpus))
 
 

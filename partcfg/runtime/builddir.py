@@ -233,12 +233,18 @@ def _carving_problems(cells: list[CellBlob]) -> list[Diagnostic]:
                     f"({r['phys_start']:#x}..{end - 1:#x}) is not memory of the root cell "
                     f"{root.name!r} and not ROOTSHARED: these blobs do not form one system",
                     cell.location(), related=[root.location()]))
-        for cpu in sorted(cell.cpus):
-            if cpu not in root.cpus:
-                problems.append(error("RUN-CPU-NOT-IN-ROOT", f"cell {cell.name!r} uses CPU {cpu}, "
-                                      f"which the root cell {root.name!r} does not have",
-                                      cell.location(), related=[root.location()]))
-            elif cpu in owner:
+        root_cpus = root.cpus
+        foreign = sorted(cell.cpus - root_cpus)
+        if foreign:   # one diagnostic, however many CPUs a corrupt bitmap names
+            from ..units import format_ranges
+            listed = format_ranges(foreign)
+            listed = listed if len(listed) <= 80 else listed[:80] + "..."
+            problems.append(error("RUN-CPU-NOT-IN-ROOT", f"cell {cell.name!r} uses CPU"
+                                  f"{'s' if len(foreign) > 1 else ''} {listed}, which the root "
+                                  f"cell {root.name!r} does not have",
+                                  cell.location(), related=[root.location()]))
+        for cpu in sorted(cell.cpus & root_cpus):
+            if cpu in owner:
                 problems.append(error("RUN-CPU-CONFLICT", f"CPU {cpu} belongs to two non-root "
                                       f"cells, {owner[cpu].name!r} and {cell.name!r}",
                                       cell.location(), related=[owner[cpu].location()]))
