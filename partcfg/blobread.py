@@ -103,11 +103,6 @@ def parsed_blob_of(data: bytes, file: str) -> ParsedBlob:
     header = jh.SYSTEM_HEADER.unpack(data) if kind == SYSTEM_KIND else None
     descriptor = jh.CELL_DESC.unpack(data, header_size)
 
-    if descriptor["cpu_set_size"] > MAX_CPU_SET_BYTES:
-        raise _fail("BLOB-CPU-SET", f"cpu_set_size is {descriptor['cpu_set_size']} bytes "
-                    f"({descriptor['cpu_set_size'] * 8} CPUs); partcfg reads CPU sets of at most "
-                    f"{MAX_CPU_SET_BYTES} bytes ({MAX_CPU_SET_BYTES * 8} CPUs)", file,
-                    hint="the descriptor is corrupt, or the machine is larger than partcfg supports")
     # Sizes first, against the file length: a huge count must not allocate anything.
     sizes = [("cpu_set_size", descriptor["cpu_set_size"], 1)]
     sizes += [(count, descriptor[count], struct.size) for count, struct in jh.PAYLOAD_ARRAYS]
@@ -116,6 +111,11 @@ def parsed_blob_of(data: bytes, file: str) -> ParsedBlob:
             raise _fail("BLOB-COUNT", f"{name} is {count} ({count * item_size} bytes), more "
                         f"than the whole file ({found} bytes)", file,
                         hint="the descriptor is corrupt or the file is not a revision-14 config")
+    if descriptor["cpu_set_size"] > MAX_CPU_SET_BYTES:
+        raise _fail("BLOB-CPU-SET", f"cpu_set_size is {descriptor['cpu_set_size']} bytes "
+                    f"({descriptor['cpu_set_size'] * 8} CPUs); partcfg reads CPU sets of at most "
+                    f"{MAX_CPU_SET_BYTES} bytes ({MAX_CPU_SET_BYTES * 8} CPUs)", file,
+                    hint="the descriptor is corrupt, or the machine is larger than partcfg supports")
     expected = fixed + sum(count * item_size for _, count, item_size in sizes)
     if found < expected:
         raise _fail("BLOB-TRUNCATED", f"truncated: expected {expected} bytes, found {found}", file)

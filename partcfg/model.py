@@ -22,7 +22,7 @@ from . import jailhouse as jh
 from .collector import collector_paused
 from .diagnostics import ConfigError, Diagnostic, Location, did_you_mean, error
 from .load import DecimalInt, SourceDoc
-from .units import parse_bdf, parse_cpu_set, parse_flags, parse_int, parse_size
+from .units import parse_bdf, parse_cpu_numbers, parse_cpu_set, parse_flags, parse_int, parse_size
 
 # --- scalar types: human forms in, integers out ------------------------------------------
 
@@ -55,6 +55,10 @@ Bdf = Annotated[int, BeforeValidator(parse_bdf), AfterValidator(_fits(16)),
                 WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^([0-9a-fA-F]{1,4}:)?[0-9a-fA-F]{1,2}:[0-9a-fA-F]{1,2}\.[0-7]$"},
                                           {"type": "integer"}], "examples": ["00:0e.0"]})]
 NumberSet = Annotated[tuple[int, ...], BeforeValidator(parse_cpu_set),
+                      WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"},
+                                                {"type": "array", "items": {"type": ["integer", "string"]}}],
+                                      "examples": ["0-3,6"]})]
+CpuNumbers = Annotated[tuple[int, ...], BeforeValidator(parse_cpu_numbers),
                       WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"},
                                                 {"type": "array", "items": {"type": ["integer", "string"]}}],
                                       "examples": ["0-3,6"]})]
@@ -308,7 +312,7 @@ class Cell(Node):
         None, description="only for a standalone cell (no system); otherwise the system's", examples=["arm64"])
     flags: _flags(jh.CELL_FLAGS, "cell flag", 32) = Field(0, description="cell flag words",
                                                           examples=[["passive-comm-region", "virtual-console-permitted"]])
-    cpus: NumberSet = Field((), description="CPU numbers, e.g. 0-3,6", examples=["0-3,6", 3])
+    cpus: CpuNumbers = Field((), description="CPU numbers, e.g. 0-3,6", examples=["0-3,6", 3])
     cpu_set_size: U32 | None = Field(None, description="bytes of CPU bitmap (default: 8 per 64 CPUs)",
                                      examples=[8])
     memory: list[MemoryItem] = Field([], description="memory regions and link placements (- link: NAME), in array order",

@@ -51,7 +51,7 @@ def format_size(value: int) -> str | int:
     return value if value < 10 else f"0x{value:x}"
 
 
-MAX_SET_NUMBER = 65535   # a CPU bitmap of 8 KiB; the blob reader takes no larger one
+MAX_CPU_NUMBER = 65535   # a CPU bitmap of 8 KiB; the blob reader takes no larger one
 
 
 def parse_cpu_set(value: object) -> tuple[int, ...]:
@@ -79,12 +79,16 @@ def parse_cpu_set(value: object) -> tuple[int, ...]:
             cpus.update(range(lo, hi + 1))
         else:
             cpus.add(parse_int(item.strip() if isinstance(item, str) else item))
-    if cpus and max(cpus) > MAX_SET_NUMBER:
-        raise ValueError(f"{max(cpus)} is implausibly large for a CPU or interrupt number "
-                         f"(at most {MAX_SET_NUMBER})")
-    if cpus and min(cpus) < 0:
-        raise ValueError(f"{min(cpus)} is negative; CPU and interrupt numbers start at 0")
     return tuple(sorted(cpus))
+
+
+def parse_cpu_numbers(value: object) -> tuple[int, ...]:
+    """:func:`parse_cpu_set` for CPUs: each becomes a bit of the blob's CPU bitmap, so the
+    highest is bounded (CPU 2**31 would make a 256 MiB bitmap)."""
+    cpus = parse_cpu_set(value)
+    if cpus and cpus[-1] > MAX_CPU_NUMBER:
+        raise ValueError(f"{cpus[-1]} is implausibly large for a CPU number (at most {MAX_CPU_NUMBER})")
+    return cpus
 
 
 def format_ranges(numbers: Iterable[int]) -> str:

@@ -182,7 +182,7 @@ def test_cpu_numbers_beyond_the_bound_are_refused_in_yaml(run_cli, tmp_path):
     code, out, _ = run_cli("check", src)
     assert code == 1
     assert f"{src / 'receiver.yaml'}:5:9: error[" in out
-    assert "2147483647 is implausibly large for a CPU or interrupt number (at most 65535)" in out
+    assert "2147483647 is implausibly large for a CPU number (at most 65535)" in out
 
 
 def test_run_refuses_65535_msix_vectors(run_cli, clean_build, tmp_path):
@@ -244,3 +244,12 @@ def test_a_stuck_peer_ends_the_exchange_within_seconds_naming_it():
     pump([flow], [], time.monotonic() + 55.0)
     assert time.monotonic() - start < 3.0
     assert flow.error == "no progress for 2 s: peer 1 sends nothing"
+
+
+def test_run_says_which_protections_are_missing(run_cli, clean_build, tmp_path):
+    code, out, _ = run_cli("run", _build_copy(clean_build, tmp_path), "--seconds", "0.1")
+    assert code == 0
+    assert "isolation: permissions held against partcfg's own cell code; not enforced against " \
+           "hostile code: cells share the supervisor's user id and are dumpable (/proc/<pid>/mem, " \
+           "signals), and descendants of a cell are not tracked" in out
+    assert "enforced by the kernel" not in out
