@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import jailhouse as jh
 from .diagnostics import BlobError, Diagnostic, Location, error, warning
-from .files import file_bytes_of
+from .files import MAX_BLOB_BYTES, file_bytes_of
 
 SYSTEM_KIND, CELL_KIND = "system", "cell"
 
@@ -57,6 +57,9 @@ class ParsedBlob:
     cell: ParsedCell
     trailing: int = 0              # bytes after the last array (ignored)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+MAX_CPU_SET_BYTES = 8192   # 65536 CPUs, as YAML allows; every set bit becomes a CPU number to check and print
 
 
 def _fail(rule: str, message: str, file: str, hint: str | None = None) -> BlobError:
@@ -108,6 +111,11 @@ def parsed_blob_of(data: bytes, file: str) -> ParsedBlob:
             raise _fail("BLOB-COUNT", f"{name} is {count} ({count * item_size} bytes), more "
                         f"than the whole file ({found} bytes)", file,
                         hint="the descriptor is corrupt or the file is not a revision-14 config")
+    if descriptor["cpu_set_size"] > MAX_CPU_SET_BYTES:
+        raise _fail("BLOB-CPU-SET", f"cpu_set_size is {descriptor['cpu_set_size']} bytes "
+                    f"({descriptor['cpu_set_size'] * 8} CPUs); partcfg reads CPU sets of at most "
+                    f"{MAX_CPU_SET_BYTES} bytes ({MAX_CPU_SET_BYTES * 8} CPUs)", file,
+                    hint="the descriptor is corrupt, or the machine is larger than partcfg supports")
     expected = fixed + sum(count * item_size for _, count, item_size in sizes)
     if found < expected:
         raise _fail("BLOB-TRUNCATED", f"truncated: expected {expected} bytes, found {found}", file)
@@ -132,7 +140,7 @@ def parsed_blob_of(data: bytes, file: str) -> ParsedBlob:
 
 def parsed_blob_file(path: str | Path) -> ParsedBlob:
     """Read and decode a blob file; unreadable files raise InputError, bad bytes BlobError."""
-    return parsed_blob_of(file_bytes_of(path), str(path))
+    return parsed_blob_of(file_bytes_of(path, MAX_BLOB_BYTES, "configuration blob"), str(path))
 
 
 def blob_bytes_of(blob: ParsedBlob) -> bytes:

@@ -220,7 +220,12 @@ def build(files: List[Path] = FilesArg,
         typer.echo("nothing written" + ("" if check else " (use --force to write anyway)"), err=True)
         raise typer.Exit(EXIT_INVALID)
     if tree is None:
-        outputs = build_outputs_of(checked, kinds, machine)
+        try:
+            outputs = build_outputs_of(checked, kinds, machine)
+        except ConfigError as exc:  # --force past errors, but the format cannot hold a value
+            _print_diagnostics(sorted_diagnostics(diagnostics + exc.diagnostics))
+            typer.echo("nothing written", err=True)
+            raise typer.Exit(EXIT_INVALID)
     if check:
         if diagnostics or triage.waived:
             _print_triaged(triage, show_waived=show_waived)
@@ -492,7 +497,8 @@ def map_(files: List[Path] = FilesArg,
     if not maps:
         typer.echo("nothing to draw: no system or cell could be read", err=True)
         raise typer.Exit(EXIT_INVALID)
-    sources = [str(f) for f in checked.files]
+    from .names import printable_path_of
+    sources = [printable_path_of(str(f)) for f in checked.files]
     text = map_svg_of(maps, sources) if suffix == ".svg" else map_html_of(maps, sources)
     write_outputs(output.parent, {output.name: text.encode("utf-8")})
     typer.echo(f"wrote {output} ({len(maps)} map{'s' if len(maps) != 1 else ''}, "
@@ -561,6 +567,9 @@ def _main(version: Optional[bool] = typer.Option(None, "--version", callback=_ve
 
 
 def main() -> None:
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as \udcXX
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     try:
         app()
     except KeyboardInterrupt:  # pragma: no cover - outside any command

@@ -45,7 +45,9 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     def resolve(self, kind, value, implicit):  # noqa: D401 - PyYAML's hook
         return _KIND_TAGS[kind]
 
-_INT_RE = re.compile(r"^[-+]?(0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+|[0-9][0-9_]*)$")
+_INT_RE = re.compile(r"^[-+]?(0x_*[0-9a-fA-F][0-9a-fA-F_]*|0o_*[0-7][0-7_]*|0b_*[01][01_]*|[0-9][0-9_]*)$")
+MAX_INT_CHARS = 100        # a 64-bit value in binary with a _ every 4 digits is 81 characters
+MAX_ALIAS_NODES = 200_000  # nodes that aliases may add to a document beyond its own
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _BOOLS = {"true": True, "True": True, "TRUE": True,
           "false": False, "False": False, "FALSE": False}
@@ -131,7 +133,7 @@ def _plain_scalar(text: str) -> Any:
         return None
     if text in _BOOLS:
         return _BOOLS[text]
-    if _INT_RE.match(text):
+    if len(text) <= MAX_INT_CHARS and _INT_RE.match(text):   # longer ones: see _data_of
         if text.isdigit():
             return DecimalInt(text)
         sign = -1 if text.startswith("-") else 1
@@ -144,6 +146,13 @@ def _data_of(doc_file: str, node: yaml.Node, problems: list[Diagnostic],
     if depth > MAX_DEPTH:
         raise _TooDeep(node)
     if isinstance(node, yaml.ScalarNode):
+        if len(node.value) > MAX_INT_CHARS and not node.style and _INT_RE.match(node.value):
+            problems.append(error(
+                "YAML-INT-LENGTH", f"an integer of {len(node.value)} characters; partcfg reads "
+                f"integers of at most {MAX_INT_CHARS}", Location(doc_file, node.start_mark.line + 1,
+                                                                 node.start_mark.column + 1),
+                hint="every value partcfg stores fits in 64 bits"))
+            return None
         return _scalar(node)
     if isinstance(node, yaml.SequenceNode):
         return [_data_of(doc_file, item, problems, depth + 1) for item in node.value]
@@ -439,6 +448,43 @@ class _SimpleReader:
         raise _NotSimple
 
 
+def _refuse_alias_bombs(root: yaml.Node, file: str) -> None:
+    """Aliases make a tree of a graph: nested ones (``b: [*a, *a, ...]``, ``c: [*b, *b, ...]``)
+    grow it exponentially, so a 1 KB file would expand to gigabytes. Counts the expanded
+    size in one pass over the distinct nodes (memoised) and refuses a document that
+    aliases grow by more than ``MAX_ALIAS_NODES`` nodes, at the biggest alias."""
+    sizes: dict[int, int] = {}
+    aliased: list[yaml.Node] = []
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            children = node.value if isinstance(node, yaml.SequenceNode) else \
+                [n for pair in node.value for n in pair]
+            sizes[key] = 1 + sum(sizes.get(id(c), 1) for c in children)
+            continue
+        if key in sizes:
+            aliased.append(node)
+            continue
+        if isinstance(node, yaml.ScalarNode):
+            sizes[key] = 1
+            continue
+        sizes[key] = 0   # on the way: a recursive alias meets it again and counts it as 0
+        stack.append((node, True))
+        children = node.value if isinstance(node, yaml.SequenceNode) else \
+            [n for pair in node.value for n in pair]
+        stack.extend((c, False) for c in reversed(children))
+    own = len(sizes)
+    if sizes.get(id(root), 0) - own > MAX_ALIAS_NODES:
+        biggest = max(aliased, key=lambda n: sizes.get(id(n), 1), default=root)
+        raise ConfigError([error(
+            "YAML-ALIAS", f"aliases expand this document to {sizes[id(root)]} nodes, more than "
+            f"{MAX_ALIAS_NODES} beyond its own {own}", Location(
+                file, biggest.start_mark.line + 1, biggest.start_mark.column + 1),
+            hint="write the values out, or use fewer nested aliases")])
+
+
 def load_yaml_text(text: str, file: str) -> SourceDoc:
     """Parse one YAML document. Raises ConfigError listing every syntax problem found."""
     data = _simple_data_of(text)
@@ -461,6 +507,8 @@ def load_yaml_text(text: str, file: str) -> SourceDoc:
             Location(file, second.start_mark.line + 1, second.start_mark.column + 1),
             hint="split the documents into separate files")])
     root = nodes[0] if nodes else None
+    if root is not None and "*" in text:   # no alias without '*': the walk below is for them
+        _refuse_alias_bombs(root, file)
     problems: list[Diagnostic] = []
     try:
         with collector_paused():

@@ -25,7 +25,7 @@ from . import jailhouse as jh
 from .collector import collector_paused
 from .diagnostics import ConfigError, Diagnostic, Location, did_you_mean, error
 from .load import DecimalInt, SourceDoc
-from .units import WordError, parse_bdf, parse_cpu_set, parse_flags, parse_int, parse_size
+from .units import WordError, parse_bdf, parse_cpu_numbers, parse_cpu_set, parse_flags, parse_int, parse_size
 from .vocabulary import DESCRIPTIONS, enum_schema_of, known_words_text
 
 # --- scalar types: human forms in, integers out ------------------------------------------
@@ -68,6 +68,10 @@ Bdf = Annotated[int, BeforeValidator(parse_bdf), AfterValidator(_fits(16)),
                 WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^([0-9a-fA-F]{1,4}:)?[0-9a-fA-F]{1,2}:[0-9a-fA-F]{1,2}\.[0-7]$"},
                                           {"type": "integer"}], "examples": ["00:0e.0"]})]
 NumberSet = Annotated[tuple[int, ...], BeforeValidator(parse_cpu_set),
+                      WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"},
+                                                {"type": "array", "items": {"type": ["integer", "string"]}}],
+                                      "examples": ["0-3,6"]})]
+CpuNumbers = Annotated[tuple[int, ...], BeforeValidator(parse_cpu_numbers),
                       WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"},
                                                 {"type": "array", "items": {"type": ["integer", "string"]}}],
                                       "examples": ["0-3,6"]})]
@@ -381,7 +385,7 @@ class Cell(Node):
         None, description="only for a standalone cell (no system); otherwise the system's", examples=["arm64"])
     flags: _flags(jh.CELL_FLAGS, "cell flag", 32) = Field(0, description="cell flag words",
                                                           examples=[["passive-comm-region", "virtual-console-permitted"]])
-    cpus: NumberSet = Field((), description="CPU numbers, e.g. 0-3,6", examples=["0-3,6", 3])
+    cpus: CpuNumbers = Field((), description="CPU numbers, e.g. 0-3,6", examples=["0-3,6", 3])
     cpu_set_size: U32 | None = Field(None, description="bytes of CPU bitmap (default: 8 per 64 CPUs)",
                                      examples=[8])
     memory: list[MemoryItem] = Field([], description="memory regions and link placements (- link: NAME), in array order",
@@ -415,6 +419,9 @@ class Cell(Node):
     _unreadable_keys: frozenset = PrivateAttr(default=frozenset())
 
 
+MAX_LINK_PEERS = 255   # shmem_peers is one byte in the device entry (the hypervisor takes 12)
+
+
 class Link(Node):
     """A shared-memory link (ivshmem v2) between 2..12 cells, declared once."""
     bdf: Bdf = Field(description="PCI address of the virtual device, identical for all peers",
@@ -431,7 +438,7 @@ class Link(Node):
     rw_section: Size = Field(0, description="common read/write section size (may be 0)", examples=["36K", 0])
     output_section: Size = Field(0, description="size of each peer's output section (may be 0)",
                                  examples=["8K"])
-    peers: list[str] = Field(description="cell names; the position is the peer ID",
+    peers: list[str] = Field(max_length=MAX_LINK_PEERS, description="cell names; the position is the peer ID",
                              examples=[["root", "rt-app", "linux-guest"]])
     interrupts: Interrupts = Field(0, description="intx, or {msix: N} with N <= 16",
                                    examples=["intx", {"msix": 16}])

@@ -169,6 +169,10 @@ def run_tree(paths: Sequence[str | Path], build: bool, emit: frozenset[str] = fr
         if result.outputs is not None:
             if outputs.keys() & result.outputs.keys():
                 return False  # two shares write one path: the serial build names the clash
+            ours = {rel.split("/", 1)[0].casefold(): rel.split("/", 1)[0] for rel in outputs}
+            if any(ours.get(rel.split("/", 1)[0].casefold(), rel.split("/", 1)[0])
+                   != rel.split("/", 1)[0] for rel in result.outputs):
+                return False  # one name where case is ignored: the serial build names it
             outputs.update(result.outputs)
         diagnostics.extend(result.diagnostics)
         systems += result.systems

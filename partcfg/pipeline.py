@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Sequence
 from .collector import collector_paused
 from .diagnostics import (ConfigError, Diagnostic, InputError, Location, did_you_mean, error,
                           sorted_diagnostics)
-from .files import file_bytes_of
+from .files import MAX_IMAGE_BYTES, file_bytes_of
 from .layout import layout_of_cell, layout_of_system
 from .load import load_yaml_file
 from .model import Assembly, Cell, Document, PartialDocumentError, System, assembly_of, document_of
@@ -192,24 +192,87 @@ def _note_unreadable(data: object, systems: list[str], cells: list[tuple[str, st
 
 
 
+def _location_of(where: Location | Callable[[], Location | None] | None) -> Location | None:
+    return where() if callable(where) else where
+
+
 class _OutputSet:
-    """Relative output path -> bytes, refusing a second, different file at the same path."""
+    """Relative output path -> bytes, refusing a second, different file at the same path,
+    also where two paths differ only by case (one file on case-insensitive file systems),
+    and any name that cannot be a file name below the output directory."""
 
     def __init__(self) -> None:
         self.outputs: dict[str, bytes] = {}
         self.clashes: list[Diagnostic] = []
+        self._by_folded: dict[str, tuple[str, Location | None, str | None]] = {}
+        self._told: set[tuple[str, str]] = set()
+        self._named: set[tuple[str, str]] = set()
+
+    def name(self, what: str, name: str, where: Location | None) -> bool:
+        """Check that the ``what`` (cell, link, system) ``name`` can be a file name; False
+        (and a diagnostic) when it cannot."""
+        from .names import file_stem_problem_of
+        problem = file_stem_problem_of(name)
+        if problem is None:
+            return True
+        if (what, name) not in self._named:
+            self._named.add((what, name))
+            self.clashes.append(error("BUILD-NAME-FILE", f"the {what} name {problem}", where,
+                                      hint=f"rename the {what}: letters, digits, '.', '_' and "
+                                      "'-', not starting with '.'"))
+        return False
+
+    def directory(self, what: str, name: str, where: Location | None) -> bool:
+        """Claim the directory named after ``name``; False (and a diagnostic naming both)
+        when another name already maps to it, exactly or ignoring case."""
+        folded = "dir:" + file_stem_of(name).casefold()
+        if folded in self._by_folded:
+            _, first_where, first_name = self._by_folded[folded]
+            same = file_stem_of(first_name) == file_stem_of(name)
+            self.clashes.append(error(
+                "BUILD-NAME-CLASH", f"{what} {first_name!r} and {what} {name!r} would both be "
+                f"written to " + (f"the directory {file_stem_of(name)}" if same else
+                                  f"{file_stem_of(first_name)}/ and {file_stem_of(name)}/, one "
+                                  "directory where case is ignored"),
+                where, related=[first_where] if first_where != where else (),
+                hint="rename one of them (file names keep only letters, digits, '.', '_' and "
+                "'-', and some file systems ignore case)"))
+            return False
+        self._by_folded[folded] = (name, where, name)
+        return True
 
     def put(self, rel: str, data: bytes, where: Location | Callable[[], Location | None] | None,
-            same_ok: bool = False) -> None:
+            same_ok: bool = False, origin: str | None = None) -> None:
         """``same_ok``: identical bytes at one path are one file (shared headers).
-        ``where`` may be a function giving the location: it is needed only for a clash,
-        and finding a position composes the file's YAML node tree (see ``load``)."""
-        if rel in self.outputs:
-            if not (same_ok and self.outputs[rel] == data):
-                self.clashes.append(error("BUILD-NAME-CLASH", f"two outputs would be written to {rel}",
-                                          where() if callable(where) else where,
-                                          hint="rename one of the cells or links"))
+        ``origin`` says which name produced the path (for the clash message). ``where``
+        may be a function giving the location: it is needed only for a clash, and finding
+        a position composes the file's YAML node tree (see ``load``)."""
+        from .names import is_plain_relative_path
+        if not is_plain_relative_path(rel):  # a backstop: names are checked before
+            self.clashes.append(error("BUILD-NAME-FILE", f"output path {rel!r} would leave "
+                                      "the output directory", _location_of(where)))
             return
+        folded = rel.casefold()
+        if folded in self._by_folded:
+            first_rel, first_where, first_origin = self._by_folded[folded]
+            if first_rel == rel and same_ok and self.outputs[rel] == data:
+                return
+            key = (first_origin or first_rel, origin or rel)
+            if key not in self._told:
+                self._told.add(key)
+                how = "the same file" if first_rel == rel else \
+                    f"{first_rel} and {rel}, one file where case is ignored"
+                who = (f"{first_origin} and {origin} would both be written to {how}"
+                       if first_origin and origin and first_origin != origin
+                       else f"two outputs would be written to {how}")
+                here, first = _location_of(where), _location_of(first_where)
+                self.clashes.append(error(
+                    "BUILD-NAME-CLASH", who, here,
+                    related=[first] if first is not None and first != here else (),
+                    hint="rename one of them (file names keep only letters, digits, '.', '_' "
+                    "and '-', and some file systems ignore case)"))
+            return
+        self._by_folded[folded] = (rel, where, origin)
         self.outputs[rel] = data
 
     def checked_outputs(self) -> dict[str, bytes]:
@@ -233,7 +296,9 @@ def source_names_of(files: Sequence[str | Path]) -> dict[str, str]:
         return {}
     absolute = [os.path.abspath(n) for n in names]
     common = os.path.commonpath([os.path.dirname(a) for a in absolute])
-    return {n: Path(os.path.relpath(a, common)).as_posix() for n, a in zip(names, absolute)}
+    from .names import printable_path_of
+    return {n: printable_path_of(Path(os.path.relpath(a, common)).as_posix())
+            for n, a in zip(names, absolute)}
 
 
 def _sources_of_documents(documents, names: dict[str, str]) -> list[str]:
@@ -261,7 +326,32 @@ def elf_target_of(arch: int, target: str | None, where: Location | None) -> str:
     return DEFAULT_TARGETS[arch]
 
 
+def _system_location(system) -> Location | None:
+    """Where a system is named: its file's ``system:`` (else its root cell's name)."""
+    source = system.root.source
+    return source.doc.location(("system",)) if source else system.root.location("name")
+
+
 def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozenset(),
+                     target: str | None = None, several: bool | None = None,
+                     source_names: dict[str, str] | None = None) -> dict[str, bytes]:
+    """See :func:`_build_outputs_of`. A value the configuration format cannot hold (reached
+    only with ``build --force``, past validation's errors) is a ConfigError, not a crash:
+    nothing is packed half-way and nothing is written."""
+    import struct
+
+    from .binfmt import StructError
+    try:
+        return _build_outputs_of(checked, emit, target, several, source_names)
+    except (StructError, OverflowError, struct.error, MemoryError) as exc:
+        raise ConfigError([error(
+            "BUILD-UNREPRESENTABLE", f"the outputs cannot be written: a value does not fit the "
+            f"configuration format ({str(exc)[:200]})", Location(str(checked.files[0])) if
+            checked.files else None,
+            hint="fix the errors validation reports; --force writes only what the format can hold")]) from None
+
+
+def _build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozenset(),
                      target: str | None = None, several: bool | None = None,
                      source_names: dict[str, str] | None = None) -> dict[str, bytes]:
     """Relative output path -> bytes for everything a build writes: ``<cell>.cell`` for
@@ -288,6 +378,13 @@ def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozens
     out = _OutputSet()
 
     for whole in checked.assembly.systems:
+        named_at = _system_location(whole)
+        if several and not (out.name("system", whole.name, named_at)
+                            and out.directory("system", whole.name, named_at)):
+            continue
+        if not all([out.name("cell", c.name, c.location("name")) for c in whole.all_cells]
+                   + [out.name("link", n, lk.location(key=True)) for n, lk in whole.links.items()]):
+            continue
         prefix = f"{file_stem_of(whole.name)}/" if several else ""
         sources = _sources_of_documents(whole.documents, names)
         where = partial(whole.root.location, "name")
@@ -308,26 +405,31 @@ def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozens
                 rel, own = _renamed_output(rel, renamed)
                 if part_index and not own and not rel.startswith("include/"):
                     continue  # the root's and the unique cells' outputs come from the first part
-                out.put(prefix + rel, data, partial(blob_of[rel].location, "name") if rel in blob_of else where,
-                        same_ok=rel.startswith("include/"))
+                cell = blob_of.get(rel)
+                out.put(prefix + rel, data, partial(cell.location, "name") if cell is not None else where,
+                        same_ok=rel.startswith("include/"),
+                        origin=f"cell {cell.name!r}" if cell is not None else None)
         scenarios = declared_scenarios(whole)
         if scenarios is not None:
             out.put(prefix + SCENARIOS_FILE, scenarios_file_text(whole, scenarios).encode("utf-8"), where)
     for cell in checked.assembly.standalone:
+        if not out.name("cell", cell.name, cell.location("name")):
+            continue
         layout = layout_of_cell(None, cell)
         stem = file_stem_of(cell.name)
         blob = cell_payload_of(layout)
-        out.put(f"{stem}.cell", blob, cell.location("name"))
+        origin = f"cell {cell.name!r}"
+        out.put(f"{stem}.cell", blob, cell.location("name"), origin=origin)
         if "c" in emit:
             sources = [names.get(cell.source.doc.file, cell.source.doc.file)] if cell.source else []
             out.put(f"{stem}.c", c_source_of(layout, None, sources).encode("utf-8"),
-                    cell.location("name"))
+                    cell.location("name"), origin=origin)
             for rel, text in jailhouse_headers_of().items():
                 out.put(rel, text.encode("utf-8"), None, same_ok=True)
         if "elf" in emit:
             machine = elf_target_of(layout.arch, target, cell.location("arch"))
             out.put(f"{stem}.o", elf_object_of(blob, c_identifier_of(cell.name), machine),
-                    cell.location("name"))
+                    cell.location("name"), origin=origin)
     return out.checked_outputs()
 
 
@@ -401,7 +503,7 @@ def inmate_diagnostics_of_specs(checked: Checked, specs: Sequence[str]) -> list[
                 message = f"no cell named {cell_name!r} in the given files"
                 hint = did_you_mean(cell_name, names) or f"cells: {', '.join(names) or 'none'}"
             raise InputError([error("INMATE-CELL", message, Location(file), hint=hint)])
-        data = file_bytes_of(file)
+        data = file_bytes_of(file, MAX_IMAGE_BYTES, "inmate image")
         system, cell = matches[0]
         found.extend(inmate_diagnostics_of(system, cell, data, file))
     return found
@@ -424,7 +526,7 @@ def parsed_input_of(path: Path):
     from .blobread import parsed_blob_of
     from .elfread import blob_bytes_of_elf
 
-    data = file_bytes_of(path)
+    data = file_bytes_of(path, MAX_IMAGE_BYTES, "blob or ELF object")
     if data.startswith(ELF_MAGIC):
         data = blob_bytes_of_elf(data, str(path))
     return parsed_blob_of(data, str(path))

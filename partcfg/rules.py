@@ -46,6 +46,10 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("DIFF-EMPTY", E, "Nothing to compare",
      "A directory given to 'partcfg diff' holds neither YAML files nor .cell blobs.",
      "Pass a YAML file, a .cell blob, or a directory holding either."),
+    ("IO-TOO-BIG", E, "File too large",
+     "An input file is larger than any file of its kind partcfg reads (YAML and blobs 64 MiB, "
+     "ELF objects and images 256 MiB); it is refused without being read whole.",
+     "Check that the path names the intended file."),
     ("IO-WRITE", E, "Output cannot be written",
      "An output file or directory could not be created or written.",
      "Check that the output directory is writable and the disk is not full."),
@@ -55,6 +59,14 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("YAML-MULTI-DOC", E, "More than one YAML document",
      "A partcfg file holds exactly one YAML document; '---' started a second one.",
      "Split the documents into separate files."),
+    ("YAML-ALIAS", E, "Aliases expand too far",
+     "Nested aliases grow a document exponentially (a 1 KB file can expand to gigabytes); "
+     "partcfg refuses a document that aliases grow by more than 200,000 nodes.",
+     "Write the values out, or use fewer nested aliases."),
+    ("YAML-INT-LENGTH", E, "Integer too long",
+     "An integer written with more than 100 characters; every value partcfg stores fits "
+     "in 64 bits, and reading very long integers costs time.",
+     "Check the number."),
     ("YAML-DEPTH", E, "Nesting too deep",
      "The data nests deeper than partcfg accepts, usually through a recursive alias.",
      "Remove the recursive alias or flatten the structure."),
@@ -100,6 +112,16 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "A standalone cell (no 'system:') was checked with the per-cell rules only; overlaps "
      "with other cells, root-cell resources and links could not be judged.",
      "Add 'system: <name>' and pass the system's files to get the whole-system checks."),
+    ("BUILD-NAME-FILE", E, "Name cannot be a file name",
+     "A cell, link or system name would become an output file name that is '.', '..', hidden "
+     "(starts with '.') or too long, so the output could land outside the output directory "
+     "or be lost among temporary files. Characters other than letters, digits, '.', '_' and "
+     "'-' are replaced by '-' in file names.",
+     "Rename it."),
+    ("BUILD-UNREPRESENTABLE", E, "Value the format cannot hold",
+     "build --force writes outputs despite validation errors, but a value that does not fit "
+     "the binary format (a 200-character cell name, 20,000 peers) cannot be packed at all.",
+     "Fix the errors validation reports."),
     ("BUILD-NAME-CLASH", E, "Two outputs with the same file name",
      "Two cells, or two links of a cell, would be written to the same output file (names "
      "differ only in characters that file and C names cannot hold).",
@@ -117,6 +139,10 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("BLOB-TRUNCATED", E, "Truncated blob",
      "The file is shorter than its descriptor's counts require.",
      "Rebuild or re-copy the file."),
+    ("BLOB-CPU-SET", E, "CPU set too large",
+     "The blob's CPU bitmap is larger than partcfg reads (8192 bytes, 65536 CPUs); each set "
+     "bit costs work in import, diff and run.",
+     "Check that the file is an intact revision-14 configuration."),
     ("BLOB-COUNT", E, "Implausible count in blob",
      "A count in the descriptor implies more bytes than the whole file holds.",
      "The descriptor is corrupt or the file is not a revision-14 configuration."),
@@ -144,6 +170,14 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
      "A cell blob could not be tied to exactly one system blob and was imported on its own.",
      "Import a system blob with its cell blobs (one system per directory)."),
     # --- the bundled runtime (partcfg run) -------------------------------------------------
+    ("RUN-MSIX-VECTORS", E, "Too many MSI-X vectors",
+     "An ivshmem device in a blob has more MSI-X vectors than the 16 the format allows; "
+     "partcfg run backs every vector with a descriptor.",
+     "Rebuild the blob; at most 16 vectors per link device."),
+    ("RUN-TOO-MANY", E, "More than partcfg run can back",
+     "A build directory needs more memory files (1024 sections per system) or link devices "
+     "(64 per cell) than partcfg run provides: every one costs descriptors in every process.",
+     "Run a smaller system."),
     ("RUN-BUILD-DIR", E, "Not a build directory",
      "The directory given to 'partcfg run' holds no .cell files.",
      "Give the directory that 'partcfg build -o DIR' wrote."),

@@ -51,6 +51,9 @@ def format_size(value: int) -> str | int:
     return value if value < 10 else f"0x{value:x}"
 
 
+MAX_CPU_NUMBER = 65535   # a CPU bitmap of 8 KiB; the blob reader takes no larger one
+
+
 def parse_cpu_set(value: object) -> tuple[int, ...]:
     """CPU numbers from ``3``, ``"0-3,6"`` or a list of numbers/ranges; sorted, unique."""
     items: Iterable[object]
@@ -77,6 +80,15 @@ def parse_cpu_set(value: object) -> tuple[int, ...]:
         else:
             cpus.add(parse_int(item.strip() if isinstance(item, str) else item))
     return tuple(sorted(cpus))
+
+
+def parse_cpu_numbers(value: object) -> tuple[int, ...]:
+    """:func:`parse_cpu_set` for CPUs: each becomes a bit of the blob's CPU bitmap, so the
+    highest is bounded (CPU 2**31 would make a 256 MiB bitmap)."""
+    cpus = parse_cpu_set(value)
+    if cpus and cpus[-1] > MAX_CPU_NUMBER:
+        raise ValueError(f"{cpus[-1]} is implausibly large for a CPU number (at most {MAX_CPU_NUMBER})")
+    return cpus
 
 
 def format_ranges(numbers: Iterable[int]) -> str:

@@ -123,10 +123,10 @@ def test_an_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
     target = tmp_path / "a.cell"
     target.write_bytes(b"old")
 
-    def failing_replace(src, dst):
+    def failing_rename(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(output.os, "replace", failing_replace)
+    monkeypatch.setattr(output.os, "rename", failing_rename)
     with pytest.raises(KeyboardInterrupt):
         output.write_atomically(target, b"new contents")
     assert target.read_bytes() == b"old"

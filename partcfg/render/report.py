@@ -16,6 +16,21 @@ from ..diagnostics import Diagnostic, Severity
 LineOf = Callable[[str, int], "str | None"]
 
 
+EXCERPT_WIDTH = 120
+
+
+def _excerpt_of(source: str, column: int) -> tuple[str, int]:
+    """At most ``EXCERPT_WIDTH`` characters of a source line around ``column`` (a line of
+    80,000 characters, once per diagnostic, would flood the terminal), and the column in it."""
+    if len(source) <= EXCERPT_WIDTH:
+        return source, column
+    start = max(0, min(column - EXCERPT_WIDTH // 2, len(source) - EXCERPT_WIDTH))
+    excerpt = source[start:start + EXCERPT_WIDTH]
+    prefix = "..." if start else ""
+    suffix = "..." if start + EXCERPT_WIDTH < len(source) else ""
+    return prefix + excerpt + suffix, column - start + len(prefix)
+
+
 def text_report_of(diagnostics: Sequence[Diagnostic], line_of: LineOf | None = None) -> str:
     """Human-readable report; ``line_of(file, line)`` supplies source excerpts."""
     blocks = []
@@ -27,8 +42,9 @@ def text_report_of(diagnostics: Sequence[Diagnostic], line_of: LineOf | None = N
             source = line_of(loc.file, loc.line)
             if source is not None:
                 gutter = str(loc.line)
-                lines.append(f" {gutter} | {source.rstrip()}")
-                lines.append(f" {' ' * len(gutter)} | {' ' * max(loc.column - 1, 0)}^")
+                source, column = _excerpt_of(source.rstrip(), max(loc.column - 1, 0))
+                lines.append(f" {gutter} | {source}")
+                lines.append(f" {' ' * len(gutter)} | {' ' * column}^")
         for other in d.related:
             lines.append(f"  = see also: {other}")
         if d.hint:

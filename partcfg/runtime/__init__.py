@@ -2,7 +2,8 @@
 
 Reads what ``partcfg build`` wrote (``.cell`` blobs and ``<cell>/<link>.cspace``
 configuration-space images), never YAML, and runs every system in it: one OS process per
-cell, with memory mapped from the blobs and their permissions enforced by the kernel, and
+cell, with memory mapped from the blobs and their permissions applied by the kernel (to
+partcfg's own cell code; not a sandbox for hostile code), and
 a supervisor process per system standing in for the hypervisor. Flow:
 
     builddir (blobs -> systems, links by BDF) -> plan (sections, expected access)

@@ -21,11 +21,13 @@ from pathlib import Path
 from .. import jailhouse as jh
 from ..blobread import ParsedBlob, parsed_blob_file
 from ..diagnostics import BlobError, Diagnostic, InputError, Location, error
+from ..files import file_bytes_of
 from ..ivshmem import link_view_of, links_by_bdf
 from ..units import format_bdf
 
 CELL_SUFFIX = ".cell"
 IMAGE_SUFFIX = ".cspace"
+MAX_CSPACE_BYTES = 4096           # a PCI configuration space is 256 bytes (4 KiB extended)
 
 
 @dataclass
@@ -255,12 +257,18 @@ def _carving_problems(cells: list[CellBlob]) -> list[Diagnostic]:
     for cell in cells[1:]:
         # memory: a range the root cell never had is simply mapped into the cell, as the
         # hypervisor does (a device window for one cell is legal): nothing to refuse
-        for cpu in sorted(cell.cpus):
-            if cpu not in root.cpus:
-                problems.append(error("RUN-CPU-NOT-IN-ROOT", f"cell {cell.name!r} uses CPU {cpu}, "
-                                      f"which the root cell {root.name!r} does not have",
-                                      cell.location(), related=[root.location()]))
-            elif cpu in owner:
+        root_cpus = root.cpus
+        foreign = sorted(cell.cpus - root_cpus)
+        if foreign:   # one diagnostic, however many CPUs a corrupt bitmap names
+            from ..units import format_ranges
+            listed = format_ranges(foreign)
+            listed = listed if len(listed) <= 80 else listed[:80] + "..."
+            problems.append(error("RUN-CPU-NOT-IN-ROOT", f"cell {cell.name!r} uses CPU"
+                                  f"{'s' if len(foreign) > 1 else ''} {listed}, which the root "
+                                  f"cell {root.name!r} does not have",
+                                  cell.location(), related=[root.location()]))
+        for cpu in sorted(cell.cpus & root_cpus):
+            if cpu in owner:
                 problems.append(error("RUN-CPU-CONFLICT", f"CPU {cpu} belongs to two non-root "
                                       f"cells, {owner[cpu].name!r} and {cell.name!r}",
                                       cell.location(), related=[owner[cpu].location()]))
@@ -404,8 +412,9 @@ def _link_name_of(cells: list[CellBlob], peers: dict[int, LinkPeer], fallback: s
         base = cell.regions[dev["shmem_regions_start"]]["virt_start"]
         for stem, path in cell.images.items():
             try:
-                if link_view_of(path.read_bytes(), str(path)).base == base:
+                if link_view_of(file_bytes_of(path, MAX_CSPACE_BYTES, "configuration-space image"),
+                                str(path)).base == base:
                     return stem
-            except (OSError, BlobError):
+            except (InputError, BlobError):
                 continue
     return fallback

@@ -125,7 +125,7 @@ class CellRuntime:
         for stem, path in sorted(self.images.items()):
             try:
                 with open(path, "rb") as handle:
-                    views[stem] = link_view_of(handle.read(), path)
+                    views[stem] = link_view_of(handle.read(4097), path)
             except OSError as exc:
                 image_problems.append(f"{path}: cannot read: {exc.strerror}")
             except BlobError as exc:

@@ -40,6 +40,8 @@ from .transport import drain, readable, wait_for_any
 PROT_RW = mmap.PROT_READ | mmap.PROT_WRITE
 SPIN_SECONDS = 50e-6          # poll this long without progress before sleeping
 STEP_MESSAGES = 32            # messages per flow per round, so flows take turns
+STALL_SECONDS = 2.0           # no flow moved for this long: the peers are stuck
+MAX_EXERCISED_MESSAGE = 1 << 20   # a 512 MiB ring is exercised with messages up to 1 MiB
 AFTER_DROP_SECONDS = 0.2      # traffic goes on at least this long after a peer left
 SIGNAL_NAMES = {signal.SIGSEGV: "SIGSEGV", signal.SIGBUS: "SIGBUS"}
 SEGV_CODES = {1: "SEGV_MAPERR", 2: "SEGV_ACCERR", 3: "SEGV_BNDERR", 4: "SEGV_PKUERR"}
@@ -302,6 +304,7 @@ def pump(flows: list, fds: list[int], deadline: float, until=None, watch=None) -
     sleeps = wakeups = 0
     idle_since = None
     timed_out = False
+    last_progress = time.monotonic()
     while True:
         if watch:
             watch()
@@ -316,10 +319,18 @@ def pump(flows: list, fds: list[int], deadline: float, until=None, watch=None) -
                 f.error = f"ring corrupt: {exc}"
         if progressed:
             idle_since = None
+            last_progress = time.monotonic()
             continue
         now = time.monotonic()
         if now >= deadline:
             timed_out = True
+            break
+        if now - last_progress >= STALL_SECONDS:
+            # an absent or broken peer: say so now instead of waiting out the deadline
+            for f in active:
+                f.error = f.error or (f"no progress for {STALL_SECONDS:.0f} s: peer {f.peer} "
+                                      + ("takes no messages" if isinstance(f, TxFlow)
+                                         else "sends nothing"))
             break
         if idle_since is None:
             idle_since = now
@@ -327,6 +338,7 @@ def pump(flows: list, fds: list[int], deadline: float, until=None, watch=None) -
         if now - idle_since < SPIN_SECONDS:
             continue
         limit = deadline if until is None else min(deadline, until())
+        limit = min(limit, last_progress + STALL_SECONDS)
         active = [f for f in flows if not f.done]
         try:
             woke = wait_for_any([f.arm for f in active], [f.disarm for f in active], fds, limit)
@@ -345,7 +357,7 @@ def _flows_for(rt, count: int | None, sizes=None) -> tuple[list, list, list[int]
     for ep in rt.endpoints.values():
         if ep.layout is None:
             continue
-        max_size = ep.layout.ring_size // 2 - _ring.RECORD_HEADER
+        max_size = min(ep.layout.ring_size // 2 - _ring.RECORD_HEADER, MAX_EXERCISED_MESSAGE)
         for peer in ep.others():
             if not ep.state_of(peer):
                 continue

@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # the cell processes import this module; keep their start lig
 ACCESS_RW, ACCESS_R, ACCESS_NONE = "rw", "r", "-"
 MAX_CELL_ADDRESS_SPACE = 1 << 46     # 64 TiB of mappings per cell process
 ADDRESS_LIMIT = 1 << 64
+MAX_SECTIONS = 1024                  # memory files (2 descriptors each) per system
+MAX_LINK_DEVICES = 64                # ivshmem devices per cell (up to 16 eventfds each)
 
 KIND_SHARED = "shared"          # backed by sections
 KIND_COMM = "comm"              # the cell's communication region: a private page
@@ -167,6 +169,17 @@ def _impossible(system: SystemBuild) -> list[Diagnostic]:
                     "RUN-MAP-VIRT-OVERLAP", f"memory regions {i1} and {i2} of cell {cell.name!r} "
                     f"overlap at {lo2:#x} in the cell's address space; one address cannot map "
                     "two places", where))
+        for di, dev in enumerate(cell.devices):
+            if dev["type"] == jh.PCI_TYPE_IVSHMEM and dev["num_msix_vectors"] > jh.MAX_IVSHMEM_MSIX_VECTORS:
+                problems.append(error(
+                    "RUN-MSIX-VECTORS", f"PCI device {di} of cell {cell.name!r} has "
+                    f"{dev['num_msix_vectors']} MSI-X vectors; an ivshmem device has at most "
+                    f"{jh.MAX_IVSHMEM_MSIX_VECTORS}", where))
+        links = sum(1 for dev in cell.devices if dev["type"] == jh.PCI_TYPE_IVSHMEM)
+        if links > MAX_LINK_DEVICES:
+            problems.append(error(
+                "RUN-TOO-MANY", f"cell {cell.name!r} has {links} ivshmem devices; a cell process "
+                f"runs at most {MAX_LINK_DEVICES}", where))
         if total > MAX_CELL_ADDRESS_SPACE:
             problems.append(error(
                 "RUN-MAP-TOO-LARGE", f"cell {cell.name!r} maps {total:#x} bytes, more than the "
@@ -196,6 +209,11 @@ def memory_plan_of(system: SystemBuild) -> MemoryPlan:
         depth += events.get(a, 0)
         if depth > 0:
             sections.append(Section(len(sections), a, b - a))
+    if len(sections) > MAX_SECTIONS:   # two descriptors each, in every process
+        raise InputError([error(
+            "RUN-TOO-MANY", f"the shared memory of system {system.root.name!r} cuts into "
+            f"{len(sections)} sections; partcfg run backs at most {MAX_SECTIONS} with memory files",
+            system.root.location())])
     starts = [s.phys for s in sections]
 
     # sections each non-root cell takes away from the root cell

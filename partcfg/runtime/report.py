@@ -111,6 +111,12 @@ def _number(value: float) -> str:
     return f"{value:.2f}"
 
 
+ISOLATION_NOTE = ("permissions held against partcfg's own cell code; not enforced against "
+                  "hostile code: cells share the supervisor's user id and are dumpable "
+                  "(/proc/<pid>/mem, signals), and descendants of a cell are not tracked "
+                  "(README: Isolation model and its limits)")
+
+
 def text_of_run(report: RunReport) -> str:
     lines: list[str] = []
     for system in report.systems:
@@ -132,6 +138,7 @@ def text_of_run(report: RunReport) -> str:
                     lines.append(f"       speed {f.name}: {f.text()}"
                                  + (f" ({f.detail})" if f.detail else ""))
         lines.append("")
+    lines.append(f"isolation: {ISOLATION_NOTE}")
     total = sum(len(s.checks) for sys in report.systems for s in sys.subjects)
     failed = sum(1 for sys in report.systems for s in sys.subjects for c in s.checks if not c.held)
     lines.append(f"{total - failed} of {total} checks held" if failed
