@@ -271,6 +271,8 @@ class _SimpleReader:
         try:
             return self.resolved[text]
         except KeyError:
+            if len(text) > MAX_INT_CHARS and _INT_RE.match(text):
+                raise _NotSimple from None  # the full path reports it (YAML-INT-LENGTH)
             value = self.resolved[text] = _plain_scalar(text)
             return value
 

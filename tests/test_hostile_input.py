@@ -253,3 +253,14 @@ def test_run_says_which_protections_are_missing(run_cli, clean_build, tmp_path):
            "hostile code: cells share the supervisor's user id and are dumpable (/proc/<pid>/mem, " \
            "signals), and descendants of a cell are not tracked" in out
     assert "enforced by the kernel" not in out
+
+
+def test_run_refuses_more_link_devices_than_it_backs(run_cli, clean_build, tmp_path, monkeypatch):
+    # the bound itself is 64 per cell; lowered so the one-link example crosses it
+    from partcfg.runtime import plan
+    monkeypatch.setattr(plan, "MAX_LINK_DEVICES", 0)
+    build = _build_copy(clean_build, tmp_path)
+    code, _, err = run_cli("run", build)
+    assert code == 2
+    assert "error[RUN-TOO-MANY]: cell 'sender' has 1 ivshmem devices; a cell process runs " \
+           "at most 0" in err
