@@ -47,7 +47,7 @@ def _line_of(file: str, line: int) -> str | None:
 
 def _print_diagnostics(diagnostics: List[Diagnostic], fmt: ReportFormat = ReportFormat.text,
                        to_stderr: bool = True) -> None:
-    from .render.report import json_report_of, summary_of, text_report_of
+    from .render.findings_text import json_report_of, summary_of, text_report_of
     if fmt is ReportFormat.json:
         typer.echo(json_report_of(diagnostics), nl=False)
         return
@@ -135,9 +135,9 @@ ShowWaivedOpt = typer.Option(False, "--show-waived",
 def _triage_of(diagnostics: List[Diagnostic], files, ignore: List[str],
                baseline: Optional[Path] = None, fingerprints: bool = False):
     """Project settings, waivers and the baseline applied to a run's findings (triage.py)."""
-    from .baseline import baseline_of
-    from .triage import triage_of
-    from .waivers import project_settings_of
+    from .check.baseline import baseline_of
+    from .check.triage import triage_of
+    from .check.waivers import project_settings_of
 
     settings = project_settings_of(Path.cwd())
     entries = baseline_of(baseline) if baseline is not None else None
@@ -148,7 +148,7 @@ def _print_triaged(triage, fmt: ReportFormat = ReportFormat.text, to_stderr: boo
                    show_waived: bool = False) -> None:
     """Like _print_diagnostics for the findings that count, plus how many were waived or
     known from the baseline (and, with --show-waived, which)."""
-    from .render.report import accepted_text_of, triage_json_of, triage_summary_of
+    from .render.findings_text import accepted_text_of, triage_json_of, triage_summary_of
     counted = triage.counted
     if fmt is ReportFormat.sarif:
         from .render.sarif import sarif_report_of
@@ -162,7 +162,7 @@ def _print_triaged(triage, fmt: ReportFormat = ReportFormat.text, to_stderr: boo
         from .render.annotations import annotations_of
         typer.echo(annotations_of(counted), nl=False)
     elif counted:
-        from .render.report import text_report_of
+        from .render.findings_text import text_report_of
         typer.echo(text_report_of(counted, _line_of), err=to_stderr)
     accepted = accepted_text_of(triage, _line_of) if show_waived else ""
     if accepted:
@@ -198,9 +198,9 @@ def build(files: List[Path] = FilesArg,
           ) -> None:
     """Validate the system(s) and write DIR/<cell>.cell for every cell, plus every
     peer's DIR/<cell>/<link>.cspace and the firmware header DIR/<cell>/partcfg_<cell>.h."""
-    from .output import stale_outputs_of, write_outputs
-    from .parallel import run_tree
-    from .pipeline import build_outputs_of, checked_files_of
+    from .commands.atomic_write import stale_outputs_of, write_outputs
+    from .commands.parallel import run_tree
+    from .commands.pipeline import build_outputs_of, checked_files_of
 
     kinds = frozenset(e.value for e in emit)
     machine = target.value if target else None
@@ -268,8 +268,8 @@ def check(files: List[Path] = FilesArg,
                    "of the board's /chosen/bootargs or proc/cmdline"),
           ) -> None:
     """Validate only: report every problem in every file, write nothing."""
-    from .parallel import run_tree
-    from .pipeline import checked_files_of, inmate_diagnostics_of_specs
+    from .commands.parallel import run_tree
+    from .commands.pipeline import checked_files_of, inmate_diagnostics_of_specs
 
     tree = None
     try:
@@ -302,7 +302,7 @@ def check(files: List[Path] = FilesArg,
         _print_diagnostics(sorted_diagnostics(exc.diagnostics), format, to_stderr=False)
         raise typer.Exit(EXIT_USAGE)
     if write_baseline is not None:
-        from .output import write_outputs
+        from .commands.atomic_write import write_outputs
         write_outputs(write_baseline.parent, {write_baseline.name: triage.baseline_bytes()})
     _print_triaged(triage, format, to_stderr=False, show_waived=show_waived)
     if write_baseline is not None:
@@ -327,7 +327,7 @@ def show(files: List[Path] = FilesArg,
          ) -> None:
     """Print the resolved system: regions per cell with their origin, and every link."""
     from .layout import layout_of_cell, layout_of_system
-    from .pipeline import checked_files_of
+    from .commands.pipeline import checked_files_of
     from .render.show import cell_text_of, show_json_of, system_text_of
 
     checked = checked_files_of(files)
@@ -364,8 +364,8 @@ def import_(files: List[Path] = typer.Argument(..., metavar="BLOB",
     Blobs of one system imported together keep their links and their system.
     Existing files are left alone unless --force."""
     from .diagnostics import Location, error
-    from .output import write_outputs
-    from .pipeline import imported_files_of
+    from .commands.atomic_write import write_outputs
+    from .commands.pipeline import imported_files_of
 
     imported = imported_files_of(files, output)
     existing = sorted(rel for rel in imported.outputs if (output / rel).exists())
@@ -409,7 +409,7 @@ def init(board: Path = typer.Option(..., "--board", metavar="BOARD", help="the b
     from .board.read import board_of
     from .diagnostics import Location, error
     from .names import file_stem_of
-    from .output import write_outputs
+    from .commands.atomic_write import write_outputs
 
     given = _address_and_size(hypervisor_memory) if hypervisor_memory is not None else None
     facts = board_of(board)
@@ -435,7 +435,7 @@ def collect(output: Path = typer.Option(..., "-o", "--output", help="the snapsho
     """Gather this x86 machine's description (/proc/iomem, /proc/cmdline, /proc/cpuinfo, PCI
     resources) into one tar archive for 'partcfg check --board'. Run it as root on the target."""
     from .board.collect import snapshot_files_from, snapshot_tar_of
-    from .output import write_outputs
+    from .commands.atomic_write import write_outputs
 
     files = snapshot_files_from(Path("/"))
     write_outputs(output.parent, {output.name: snapshot_tar_of(files)})
@@ -452,7 +452,7 @@ class DiffFormat(str, Enum):
 @_guarded
 def schema() -> None:
     """Print the JSON Schema of the YAML input format (for editors and YAML language servers)."""
-    from .schema import schema_text
+    from .render.json_schema import schema_text
 
     typer.echo(schema_text(), nl=False)
     raise typer.Exit(EXIT_OK)
@@ -465,8 +465,8 @@ def map_(files: List[Path] = FilesArg,
                                      help="the picture to write: *.html or *.svg"),
          ) -> None:
     """Draw the memory map of every system: one lane per cell, links across their peers."""
-    from .output import write_outputs
-    from .pipeline import checked_files_of
+    from .commands.atomic_write import write_outputs
+    from .commands.pipeline import checked_files_of
     from .render.map import map_html_of, map_svg_of, standalone_map_of, system_map_of
     from .units import counted
 
@@ -502,8 +502,8 @@ def diff(old: Path = typer.Argument(..., metavar="OLD", help="old version: YAML 
          ) -> None:
     """Print what changed in meaning between two versions (exit 0: nothing, 1: changed)."""
     from .diagnostics import Severity
-    from .diff import changes_of, side_of
-    from .render.diff import diff_json_of, diff_text_of
+    from .semantic_diff import changes_of, side_of
+    from .render.diff_text import diff_json_of, diff_text_of
 
     before, after = side_of(old), side_of(new)
     notes = [d for side in (before, after) for d in side.diagnostics if d.severity is not Severity.INFO]
@@ -530,7 +530,7 @@ def run(build_dir: Path = typer.Argument(..., metavar="BUILD_DIR", help="the dir
     """Run the built system(s): one process per cell, a supervisor as the hypervisor, and
     exercise every link; exit 0 only when everything held."""
     from .runtime.launcher import run_build_dir
-    from .runtime.report import text_of_run
+    from .runtime.run_report import text_of_run
 
     report = run_build_dir(build_dir, seconds=seconds, bench=bench)
     typer.echo(text_of_run(report))

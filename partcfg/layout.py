@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import jailhouse as jh
-from .model import (Cell, Link, PciDevice, PciLinkPlacement, Region, System, cell_arch,
+from .formats import jailhouse as jh
+from .model.system import (Cell, Link, PciDevice, PciLinkPlacement, Region, System, cell_arch,
                     links_of_cell, peer_links_of, regions_of_cell)
 
 

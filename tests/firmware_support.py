@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from partcfg.layout import layout_of_system
-from partcfg.load import load_yaml_text
-from partcfg.model import assembly_of, document_of
-from partcfg.pipeline import build_outputs_of, checked_files_of
+from partcfg.load.yaml_source import load_yaml_text
+from partcfg.model.system import assembly_of, document_of
+from partcfg.commands.pipeline import build_outputs_of, checked_files_of
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "firmware"

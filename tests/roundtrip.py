@@ -7,15 +7,15 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from partcfg import jailhouse as jh
-from partcfg.binfmt import Array, Chars, FieldType, Scalar, Struct, Union
-from partcfg.blobread import (ARRAY_ATTRIBUTES, ParsedBlob, ParsedCell, blob_bytes_of,
+from partcfg.formats import jailhouse as jh
+from partcfg.formats.binfmt import Array, Chars, FieldType, Scalar, Struct, Union
+from partcfg.load.blob import (ARRAY_ATTRIBUTES, ParsedBlob, ParsedCell, blob_bytes_of,
                               parsed_blob_of)
-from partcfg.imports import imported_documents_of
+from partcfg.lift.blob_to_yaml import imported_documents_of
 from partcfg.layout import layout_of_system
-from partcfg.load import load_yaml_file, load_yaml_text
-from partcfg.model import assembly_of, document_of
-from partcfg.pipeline import cell_blobs_of
+from partcfg.load.yaml_source import load_yaml_file, load_yaml_text
+from partcfg.model.system import assembly_of, document_of
+from partcfg.commands.pipeline import cell_blobs_of
 from partcfg.render.blob import blobs_of_system
 from partcfg.render.yaml_doc import yaml_text_of
 

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from roundtrip import struct_values
 
-from partcfg import jailhouse as jh
-from partcfg.binfmt import StructError
+from partcfg.formats import jailhouse as jh
+from partcfg.formats.binfmt import StructError
 from partcfg.units import (format_bdf, format_flags, format_ranges, format_size, parse_bdf,
                            parse_cpu_set, parse_flags, parse_int, parse_size)
 

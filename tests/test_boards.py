@@ -17,13 +17,14 @@ import pytest
 from roundtrip import imported_texts_of, rebuilt_blobs_of
 from typer.testing import CliRunner
 
-from partcfg import jailhouse as jh
-from partcfg import model, validate
-from partcfg.blobread import parsed_blob_of
+from partcfg.formats import jailhouse as jh
+from partcfg.model import system as model
+from partcfg.check import validate
+from partcfg.load.blob import parsed_blob_of
 from partcfg.cli import app
 from partcfg.diagnostics import Severity
-from partcfg.imports import imported_documents_of
-from partcfg.load import load_yaml_file, load_yaml_text
+from partcfg.lift.blob_to_yaml import imported_documents_of
+from partcfg.load.yaml_source import load_yaml_file, load_yaml_text
 
 BOARDS = Path(__file__).resolve().parent / "upstream-shaped"
 BOARD_NAMES = sorted(p.name for p in BOARDS.iterdir() if p.is_dir())

@@ -119,7 +119,7 @@ def test_no_input_produces_a_traceback(run_cli, tmp_path, content, rules):
 
 
 def test_an_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
-    from partcfg import output
+    from partcfg.commands import atomic_write as output
     target = tmp_path / "a.cell"
     target.write_bytes(b"old")
 

@@ -46,7 +46,7 @@ def _elements(html: str) -> _Elements:
 
 
 def _assembly(files):
-    from partcfg.pipeline import checked_files_of
+    from partcfg.commands.pipeline import checked_files_of
     return checked_files_of(files)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from partcfg import jailhouse as jh
+from partcfg.formats import jailhouse as jh
 from partcfg.cli import app
 from partcfg.runtime import _ring
 from partcfg.runtime.builddir import system_build_of

@@ -15,9 +15,9 @@ from __future__ import annotations
 import bisect
 from typing import Callable, Iterable
 
-from .. import jailhouse as jh
+from ..formats import jailhouse as jh
 from ..diagnostics import Diagnostic, Location, error, info, warning
-from ..model import Cell, Region, System, regions_of_cell
+from ..model.system import Cell, Region, System, regions_of_cell
 from ..units import format_ranges
 from .cmdline import mem_limit_of, memmap_reserved_of
 from .facts import DEVICETREE, Board, Span, uncovered

@@ -11,11 +11,11 @@ tests check it against the link declaration with the reader, ``ivshmem.link_view
 
 from __future__ import annotations
 
-from .. import ivshmem as iv
-from .. import jailhouse as jh
+from ..formats import ivshmem as iv
+from ..formats import jailhouse as jh
 from ..diagnostics import ConfigError, error
 from ..layout import CellLayout, PciEntry, SystemLayout
-from ..model import format_protocol
+from ..model.system import format_protocol
 from ..names import file_stem_of
 from ..units import counted, format_bdf, format_size
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 
-from .. import jailhouse as jh
+from ..formats import jailhouse as jh
 from ..layout import CellLayout, SystemLayout
-from ..model import Link, sections_of
+from ..model.system import Link, sections_of
 from ..units import counted, format_bdf, format_ranges, format_size
 
 

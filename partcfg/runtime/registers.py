@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ivshmem import (DOORBELL_PEER_SHIFT, DOORBELL_VECTOR_MASK, INT_CONTROL_ENABLE,
+from ..formats.ivshmem import (DOORBELL_PEER_SHIFT, DOORBELL_VECTOR_MASK, INT_CONTROL_ENABLE,
                        PRIV_CONTROL_ONESHOT, REGISTERS, VENDOR_CAP_OFFSET)
 
 REG_ID = REGISTERS.offsets["id"]

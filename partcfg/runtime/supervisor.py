@@ -36,7 +36,7 @@ from .memory import SectionFiles, mapping_request_of
 from .spawn import module_command
 from .plan import ACCESS_NONE, ACCESS_R, ACCESS_RW, KIND_EMULATED, MemoryPlan, memory_plan_of
 from .registers import Interrupt, LinkRegisters
-from .report import Check, Figure, Subject, SystemRun
+from .run_report import Check, Figure, Subject, SystemRun
 from .transport import AREA_OUTPUT, readable
 from ..diagnostics import InputError, error
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, TypeVar
 
 from .binfmt import U8, U16, U32, U64, Array, Field, Struct
-from .diagnostics import BlobError, Location, error
+from ..diagnostics import BlobError, Location, error
 
 VENDOR_ID = 0x110A
 DEVICE_ID = 0x4106

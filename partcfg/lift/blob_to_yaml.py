@@ -23,12 +23,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import jailhouse as jh
-from .blobread import SYSTEM_KIND, ParsedBlob, ParsedCell
-from .diagnostics import Diagnostic, Location, info, warning
-from .ivshmem import links_by_bdf
-from .model import VIRTIO_DEVICES, Link, format_protocol, link_regions_of
-from .units import format_bdf, format_flags, format_ranges, format_size
+from ..formats import jailhouse as jh
+from ..load.blob import SYSTEM_KIND, ParsedBlob, ParsedCell
+from ..diagnostics import Diagnostic, Location, info, warning
+from ..formats.ivshmem import links_by_bdf
+from ..model.system import VIRTIO_DEVICES, Link, format_protocol, link_regions_of
+from ..units import format_bdf, format_flags, format_ranges, format_size
 
 INEXACT = "IMPORT-INEXACT"
 

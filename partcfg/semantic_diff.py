@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from . import jailhouse as jh
+from .formats import jailhouse as jh
 from .diagnostics import (ConfigError, Diagnostic, InputError, Location, Severity, error,
                           sorted_diagnostics)
 from .layout import system_header_of
-from .model import (Assembly, Cell, Link, PciDevice, Region, System, assembly_of, document_of,
+from .model.system import (Assembly, Cell, Link, PciDevice, Region, System, assembly_of, document_of,
                     regions_of_cell)
 from .units import counted, format_bdf, format_flags, format_ranges, format_size
-from .validate import effective_access_of
+from .check.validate import effective_access_of
 
 YAML_SUFFIXES = (".yaml", ".yml")
 BLOB_SUFFIX = ".cell"
@@ -88,7 +88,7 @@ def _files_of(path: Path) -> tuple[str, list[Path]]:
 def side_of(path: str | Path) -> Side:
     """Read one side: a YAML file, a blob, or a directory of either. Problems that leave no
     model to compare (unreadable files, schema errors, bad blobs) raise InputError."""
-    from .load import SourceDoc, load_yaml_file
+    from .load.yaml_source import SourceDoc, load_yaml_file
 
     path = Path(path)
     kind, files = _files_of(path)
@@ -103,8 +103,8 @@ def side_of(path: str | Path) -> Side:
             except ConfigError as exc:
                 problems.extend(exc.diagnostics)
     else:
-        from .blobread import parsed_blob_file
-        from .imports import imported_documents_of
+        from .load.blob import parsed_blob_file
+        from .lift.blob_to_yaml import imported_documents_of
 
         blobs = []
         for f in files:

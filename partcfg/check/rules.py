@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .diagnostics import Severity
+from ..diagnostics import Severity
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Mapping
 
-from .diagnostics import InputError, Location, error
+from ..diagnostics import InputError, Location, error
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -11,16 +11,16 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from .collector import collector_paused
-from .diagnostics import (ConfigError, Diagnostic, InputError, Location, error,
+from ..gc_pause import collector_paused
+from ..diagnostics import (ConfigError, Diagnostic, InputError, Location, error,
                           sorted_diagnostics)
-from .files import file_bytes_of
-from .layout import layout_of_cell, layout_of_system
-from .load import load_yaml_file
-from .model import Assembly, Cell, Document, PartialDocumentError, assembly_of, document_of
-from .names import file_stem_of
-from .render.blob import blobs_of_system, cell_payload_of
-from .validate import diagnostics_of_assembly
+from ..load.files import file_bytes_of
+from ..layout import layout_of_cell, layout_of_system
+from ..load.yaml_source import load_yaml_file
+from ..model.system import Assembly, Cell, Document, PartialDocumentError, assembly_of, document_of
+from ..names import file_stem_of
+from ..render.blob import blobs_of_system, cell_payload_of
+from ..check.validate import diagnostics_of_assembly
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -237,7 +237,7 @@ def _sources_of_documents(documents, names: dict[str, str]) -> list[str]:
 
 def elf_target_of(arch: int, target: str | None, where: Location | None) -> str:
     """The ``--target`` for an ELF object: the one given, else the architecture's own."""
-    from .render.elf import DEFAULT_TARGETS, MACHINES
+    from ..render.elf import DEFAULT_TARGETS, MACHINES
     if target is not None:
         if target not in MACHINES:
             raise InputError([error("BUILD-ELF-TARGET", f"unknown ELF target {target!r}",
@@ -262,11 +262,11 @@ def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozens
     follow the blobs: below ``<system>/`` when the build has several systems.
     ``several`` and ``source_names`` describe the whole build when ``checked`` is only a
     part of it (see ``parallel``); by default they are taken from ``checked``."""
-    from .names import c_identifier_of
-    from .render.cheader import firmware_header_outputs_of
-    from .render.csource import c_source_of, c_source_outputs_of, jailhouse_headers_of
-    from .render.cspace import cspace_outputs_of
-    from .render.elf import elf_object_of
+    from ..names import c_identifier_of
+    from ..render.cheader import firmware_header_outputs_of
+    from ..render.csource import c_source_of, c_source_outputs_of, jailhouse_headers_of
+    from ..render.cspace import cspace_outputs_of
+    from ..render.elf import elf_object_of
 
     unknown = set(emit) - set(EMIT_KINDS)
     if unknown:
@@ -317,8 +317,8 @@ def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozens
 def inmate_diagnostics_of_specs(checked: Checked, specs: Sequence[str]) -> list[Diagnostic]:
     """``check --inmate CELL=FILE``: the problems of running each image in its cell
     (``CELL`` may be ``SYSTEM/CELL`` when several systems have a cell of that name)."""
-    from .diagnostics import did_you_mean
-    from .inmate import inmate_diagnostics_of
+    from ..diagnostics import did_you_mean
+    from ..check.inmate import inmate_diagnostics_of
 
     candidates = [(s, c) for s in checked.assembly.systems for c in s.all_cells]
     candidates += [(None, c) for c in checked.assembly.standalone]
@@ -360,8 +360,8 @@ class Imported:
 
 def parsed_input_of(path: Path):
     """A blob file, or an ELF object compiled from a C config, decoded."""
-    from .blobread import parsed_blob_of
-    from .elfread import blob_bytes_of_elf
+    from ..load.blob import parsed_blob_of
+    from ..load.elf import blob_bytes_of_elf
 
     data = file_bytes_of(path)
     if data.startswith(ELF_MAGIC):
@@ -376,10 +376,10 @@ def imported_files_of(paths: Sequence[str | Path], output_dir: str | Path | None
     Each file's header comment names its input relative to ``output_dir`` (where the
     file will be written), so the text does not depend on where the import ran."""
     import os
-    from .blobread import blob_bytes_of
-    from .diagnostics import BlobError, warning
-    from .imports import imported_documents_of
-    from .render.yaml_doc import yaml_text_of
+    from ..load.blob import blob_bytes_of
+    from ..diagnostics import BlobError, warning
+    from ..lift.blob_to_yaml import imported_documents_of
+    from ..render.yaml_doc import yaml_text_of
 
     diagnostics: list[Diagnostic] = []
     blobs = []
@@ -426,7 +426,7 @@ def imported_files_of(paths: Sequence[str | Path], output_dir: str | Path | None
 
 def _rebuilt_blobs_of(texts: dict[str, str]) -> dict[str, bytes]:
     """YAML name -> the blob ``partcfg build --force`` makes of it (in memory)."""
-    from .load import load_yaml_text
+    from ..load.yaml_source import load_yaml_text
 
     documents = {}
     for name, text in texts.items():

@@ -24,8 +24,8 @@ from typing import Any, Sequence
 
 import yaml
 
-from .collector import collector_paused
-from .diagnostics import ConfigError, Diagnostic, InputError, Location, error
+from ..gc_pause import collector_paused
+from ..diagnostics import ConfigError, Diagnostic, InputError, Location, error
 from .files import file_bytes_of
 
 try:  # libyaml's composer is several times faster; marks are the same

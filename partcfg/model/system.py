@@ -21,12 +21,12 @@ from typing import Annotated, Any, Callable, Iterable, Mapping, Union
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field,
                       PrivateAttr, Tag, ValidationError, WithJsonSchema)
 
-from . import jailhouse as jh
-from .collector import collector_paused
-from .diagnostics import ConfigError, Diagnostic, Location, did_you_mean, error
-from .load import DecimalInt, SourceDoc
-from .units import WordError, parse_bdf, parse_cpu_set, parse_flags, parse_int, parse_size
-from .vocabulary import DESCRIPTIONS, enum_schema_of, known_words_text
+from ..formats import jailhouse as jh
+from ..gc_pause import collector_paused
+from ..diagnostics import ConfigError, Diagnostic, Location, did_you_mean, error
+from ..load.yaml_source import DecimalInt, SourceDoc
+from ..units import WordError, parse_bdf, parse_cpu_set, parse_flags, parse_int, parse_size
+from ..formats.vocabulary import DESCRIPTIONS, enum_schema_of, known_words_text
 
 # --- scalar types: human forms in, integers out ------------------------------------------
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from . import jailhouse as jh
-from .diagnostics import Diagnostic, Location, error
-from .model import Cell, Region, System, regions_of_cell
-from .units import format_size
+from ..formats import jailhouse as jh
+from ..diagnostics import Diagnostic, Location, error
+from ..model.system import Cell, Region, System, regions_of_cell
+from ..units import format_size
 
 
 @dataclass(frozen=True)

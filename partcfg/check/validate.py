@@ -19,14 +19,14 @@ import heapq
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
-from . import jailhouse as jh
-from .collector import collector_paused
-from .diagnostics import Diagnostic, Location, did_you_mean, error, info, warning
-from .model import (Assembly, Cell, Link, LinkPlacement, PciDevice, PciLinkPlacement, Region,
+from ..formats import jailhouse as jh
+from ..gc_pause import collector_paused
+from ..diagnostics import Diagnostic, Location, did_you_mean, error, info, warning
+from ..model.system import (Assembly, Cell, Link, LinkPlacement, PciDevice, PciLinkPlacement, Region,
                     System, cell_arch, peer_links_of, regions_of_cell, sections_of,
                     unreadable_keys_of)
-from .ivshmem import links_by_bdf
-from .units import format_bdf, format_ranges
+from ..formats.ivshmem import links_by_bdf
+from ..units import format_bdf, format_ranges
 
 PAGE = jh.PAGE_SIZE
 READ, WRITE, EXECUTE, DMA = jh.MEM_READ, jh.MEM_WRITE, jh.MEM_EXECUTE, jh.MEM_DMA

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .diagnostics import InputError, Location, error
+from ..diagnostics import InputError, Location, error
 
 
 def file_bytes_of(path: str | Path) -> bytes:
