@@ -1,5 +1,7 @@
 """Command line: the thin shell around the core. The only module that prints and picks
-exit codes: 0 ok (or warnings only), 1 invalid configuration, 2 usage or I/O error.
+exit codes: 0 ok (or warnings only), 1 invalid configuration, 2 usage or I/O error,
+3 internal error (a bug; ``PARTCFG_DEBUG=1`` prints its traceback). The codes of errors
+live on the error classes (``PartcfgError.exit_code``).
 No input of any kind may reach the user as a Python traceback.
 """
 
@@ -7,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sys
+import traceback
 from enum import Enum
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -15,10 +19,10 @@ from typing import Callable, List, Optional
 import typer
 
 from . import __version__
-from .diagnostics import (ConfigError, Diagnostic, InputError, PartcfgError,
-                          has_errors, sorted_diagnostics)
+from .diagnostics import (INTERNAL_ERROR_EXIT_CODE, ConfigError, Diagnostic, InputError,
+                          PartcfgError, has_errors, sorted_diagnostics)
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, ConfigError.exit_code, InputError.exit_code
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None,
@@ -73,23 +77,20 @@ def _guarded(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
-        except InputError as exc:
+        except PartcfgError as exc:  # the error class says its exit code
             _print_diagnostics(sorted_diagnostics(exc.diagnostics))
-            raise typer.Exit(EXIT_USAGE)
-        except ConfigError as exc:
-            _print_diagnostics(sorted_diagnostics(exc.diagnostics))
-            raise typer.Exit(EXIT_INVALID)
-        except PartcfgError as exc:
-            _print_diagnostics(sorted_diagnostics(exc.diagnostics))
-            raise typer.Exit(EXIT_USAGE)
+            raise typer.Exit(exc.exit_code)
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130)
-        except Exception as exc:  # a bug in partcfg: say so plainly, without a traceback
+        except Exception as exc:  # a bug in partcfg: say so plainly; the traceback on request
+            if os.environ.get("PARTCFG_DEBUG") == "1":
+                traceback.print_exc()
             typer.echo(f"partcfg: internal error: {type(exc).__name__}: {exc}\n"
-                       "This is a bug in partcfg; please report it with the input that caused it.",
+                       "This is a bug in partcfg; please report it with the input that caused it "
+                       "(PARTCFG_DEBUG=1 shows where it happened).",
                        err=True)
-            raise typer.Exit(EXIT_USAGE)
+            raise typer.Exit(INTERNAL_ERROR_EXIT_CODE)
     return run
 
 
