@@ -75,8 +75,8 @@ def _guarded(command: Callable) -> Callable:
     def run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
+        except (typer.Exit, typer.Abort, SystemExit, typer.BadParameter):
+            raise  # a bad option value is a usage error: typer prints it and exits 2
         except PartcfgError as exc:  # the error class says its exit code
             _print_diagnostics(sorted_diagnostics(exc.diagnostics))
             raise typer.Exit(exc.exit_code)

@@ -111,7 +111,7 @@ def _region_index(name: str | int | None, regions: list[Region]) -> int:
 
 
 def link_pci_device_of(link: Link, peer_id: int, regions_start: int) -> dict:
-    """The PCI device entry a peer gets for a link (spec/ivshmem-v2.md)."""
+    """The PCI device entry a peer gets for a link (docs/format/ivshmem-v2.md)."""
     return {
         "type": jh.PCI_TYPE_IVSHMEM, "iommu": link.iommu, "domain": link.domain_of_peer(peer_id),
         "bdf": link.bdf,

@@ -143,7 +143,7 @@ def cell_contents(draw, name: str, region_count_hint: int = 0) -> dict:
 
 def link_regions(base: int, virt: int, state: int, rw: int, output: int, peers: int,
                  peer_id: int, is_root: bool) -> list[dict]:
-    """A peer's 2 + N region entries, straight from spec/ivshmem-v2.md."""
+    """A peer's 2 + N region entries, straight from docs/format/ivshmem-v2.md."""
     shared = 0 if is_root else jh.MEM_ROOTSHARED
     zero = {"phys_start": 0, "virt_start": 0, "size": 0, "flags": 0}
     regions = [{"phys_start": base, "virt_start": virt, "size": state,

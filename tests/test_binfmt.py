@@ -1,4 +1,4 @@
-"""The struct tables against spec/jailhouse-config-format.md (every offset and size),
+"""The struct tables against docs/format/jailhouse-config-format.md (every offset and size),
 the binfmt framework's pack/unpack, and the units parsers against their formatters."""
 
 from __future__ import annotations

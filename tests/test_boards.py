@@ -1,5 +1,5 @@
 """Board-shaped systems (tests/upstream-shaped/): configurations written the way upstream Jailhouse
-boards are, judged as the hypervisor judges them (spec/hypervisor-acceptance.md).
+boards are, judged as the hypervisor judges them (docs/format/hypervisor-acceptance.md).
 
 Each set is a root cell with ivshmem devices in PCI domain 1 and the network-link
 macro's region pattern (rootshared in the root too, an all-zero read/write placeholder),

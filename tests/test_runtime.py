@@ -163,7 +163,7 @@ def test_the_memory_plan_grants_what_the_blobs_say(built, system):
 
 @pytest.mark.parametrize("system", ["qemu-x86", "qemu-arm64"])
 def test_every_peer_maps_its_link_as_the_ivshmem_spec_says(built, system):
-    """spec/ivshmem-v2.md: state table read-only for every peer, read/write section
+    """docs/format/ivshmem-v2.md: state table read-only for every peer, read/write section
     read/write, output section k writable by peer k only; and the plan (hence what each
     cell process maps) follows. Both judged from the blobs by the test's own reader."""
     cells = read_system(built / system)

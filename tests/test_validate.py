@@ -453,7 +453,7 @@ CASES = [
          "the output section of peer 0 (raw-a) of ivshmem device 00:0e.0 (0x3f002000-0x3f002fff) is writable by region 'shm-out0' of cell 'raw-b'; only its owner may write it",
          ['raw-a.yaml:14:28']),
     ]),
-    # every permission fault a raw peer can have, one at a time (spec/ivshmem-v2.md table)
+    # every permission fault a raw peer can have, one at a time (docs/format/ivshmem-v2.md table)
     ('raw-state-write', ['base.yaml', 'raw-a.yaml', 'raw-b-state-write.yaml'], [
         ('LINK-PERMISSION', 'raw-b-state-write.yaml:9:60',
          "ivshmem device 00:0e.0: cell 'raw-b' (peer 1) maps the state table writable through region 'shm-state'; the state table is read-only for every peer (the hypervisor writes it)",

@@ -1224,7 +1224,7 @@ def _check_domains(label: str, peers: list[tuple[str, int, Location | None]],
 
 def _check_peer_permissions(label: str, cell: str, dev: PciDevice, regions: list[Region],
                             start: int, out: list[Diagnostic]) -> None:
-    """A raw device's entries must give its cell what spec/ivshmem-v2.md gives a peer:
+    """A raw device's entries must give its cell what docs/format/ivshmem-v2.md gives a peer:
     the state table read-only, the read/write section read/write, its own output section
     read/write, the others read-only (writing another peer's output section is reported,
     on the effective-access map, by LINK-TX-WRITE)."""

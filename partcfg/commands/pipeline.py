@@ -208,7 +208,7 @@ class _OutputSet:
         return self.outputs
 
 
-# --- every output of a build (issue 3: firmware-facing outputs) -----------------------------
+# --- every output of a build (the firmware-facing outputs too) -----------------------------
 
 EMIT_KINDS = ("c", "elf")
 

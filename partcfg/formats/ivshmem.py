@@ -1,4 +1,4 @@
-"""Foundation: the ivshmem v2 PCI device as a guest sees it (spec/ivshmem-v2.md), declared once.
+"""Foundation: the ivshmem v2 PCI device as a guest sees it (docs/format/ivshmem-v2.md), declared once.
 
 The first 128 bytes of the configuration space each peer sees, its vendor-specific
 capability (where the guest finds the shared region, because the region is not

@@ -9,7 +9,7 @@ idiomatic form for is kept raw (numbers in flag lists, ``caps_start``, ``cpu_set
 ``id``, padding); whatever cannot be kept at all is named in an IMPORT-INEXACT warning.
 
 Blobs of one system imported together are related: cell blobs join the system blob's
-system, and ivshmem devices whose peers agree exactly (spec/ivshmem-v2.md) are lifted
+system, and ivshmem devices whose peers agree exactly (docs/format/ivshmem-v2.md) are lifted
 into ``links:`` of the system file, with ``- link: NAME`` placements at the original
 array positions so that the rebuilt arrays are identical. Link semantics are taken from
 ``model`` (``Link``, ``link_regions_of``), the same code the build uses.

@@ -51,8 +51,6 @@ _BOOLS = {"true": True, "True": True, "TRUE": True,
           "false": False, "False": False, "FALSE": False}
 MAX_DEPTH = 64
 
-Path_ = tuple  # a path into the data: keys and list indices
-
 
 @dataclass
 class SourceDoc:

@@ -2,7 +2,7 @@
 
 For every ivshmem device of every cell (each peer of a declared link, and every raw
 device, e.g. of an imported system), the first 128 bytes of the ivshmem v2 configuration
-space after reset (spec/ivshmem-v2.md), packed from the ``ivshmem`` declarations, and an
+space after reset (docs/format/ivshmem-v2.md), packed from the ``ivshmem`` declarations, and an
 annotated text dump of such an image (``partcfg show --cspace``). The values come from
 the cell's own layout (its PCI device entry and the region array it points at), the way
 the hypervisor derives them, so the image shows what this cell's config really says;

@@ -1,4 +1,4 @@
-"""Runtime: the register block of one link's ivshmem devices (spec/ivshmem-v2.md), as the
+"""Runtime: the register block of one link's ivshmem devices (docs/format/ivshmem-v2.md), as the
 supervisor implements it for the cell processes. Pure state; no OS calls.
 
 Registers (BAR 0, 32-bit): 0x00 ID (read-only), 0x04 maximum peers (read-only),

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -911,17 +910,6 @@ class Supervisor:
                     value = rb["messages"] / rb["elapsed"]
                     subject.figures.append(Figure(what, value, "msg/s",
                                                   f"{pair}, {rb['messages']} messages"))
-
-
-def _raise_file_limit() -> None:
-    """Two descriptors per section plus sockets and eventfds per cell: large systems need
-    more than the usual soft limit of 1024."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass
 
 
 def supervise(directory: str, name: str | None, seconds: float, bench: bool,
