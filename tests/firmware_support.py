@@ -29,7 +29,13 @@ SYSTEMS = ("qemu-arm64", "qemu-x86")
 
 GCC = shutil.which("gcc")
 OBJCOPY = shutil.which("objcopy")
-needs_gcc = pytest.mark.skipif(GCC is None, reason="gcc is not installed (CI has it)")
+_gcc_installed = pytest.mark.skipif(GCC is None, reason="gcc is not installed (CI has it)")
+
+
+def needs_gcc(test):
+    """A test that compiles with gcc: skipped without gcc, and slow (``-m "not slow"``)."""
+    return pytest.mark.slow(_gcc_installed(test))
+
 needs_objcopy = pytest.mark.skipif(OBJCOPY is None, reason="objcopy (binutils) is not installed")
 HOST_IS_X86_64 = platform.machine() in ("x86_64", "AMD64")
 needs_x86_64_host = pytest.mark.skipif(

@@ -95,6 +95,7 @@ def test_board_build_writes_an_image_for_every_ivshmem_device(name, tmp_path):
         assert len(list(cell_file.with_suffix("").glob("*.cspace"))) == wanted, cell_file
 
 
+@pytest.mark.slow  # spawns the runtime's processes
 @pytest.mark.parametrize("name", BOARD_NAMES)
 def test_board_runs_raw_and_imported(name, tmp_path):
     """``partcfg run`` runs what ``build`` accepts: the raw board (every link a pair of raw

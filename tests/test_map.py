@@ -194,6 +194,7 @@ def _chromium_dom(page, tmp_path) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow  # drives a headless browser
 def test_chromium_draws_every_region_and_link_readably(run_cli, tmp_path):
     page = _render_html(tmp_path, run_cli, *example_files())
     parsed = _elements(_chromium_dom(page, tmp_path))

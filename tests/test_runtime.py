@@ -666,3 +666,7 @@ def test_a_cell_that_cannot_start_or_map_is_refused(arm64, tmp_path, fault, expe
     errors = [line for line in ran.stderr.splitlines() if "error[" in line]
     assert len(errors) == 3 and "Traceback" not in ran.stderr, ran.stderr
     assert any(line.endswith(expected) for line in errors), errors
+
+
+# every test here starts processes: out of the quick loop (pytest -m "not slow")
+pytestmark = pytest.mark.slow

@@ -602,6 +602,7 @@ def test_pci_caps_count_beyond_u16():
          "cell 'lone' has 65536 PCI capabilities; at most 65535 can be indexed", [])]
 
 
+@pytest.mark.slow  # validates a cell of some 2000 regions twice
 def test_config_larger_than_16_pages_is_refused():
     """With as many regions as fit in 16 pages of blob (descriptor plus arrays) the cell
     is accepted, with one region (32 bytes) more cell create refuses it; the blob's size
