@@ -21,6 +21,8 @@ import typer
 from . import __version__
 from .diagnostics import (INTERNAL_ERROR_EXIT_CODE, ConfigError, Diagnostic, InputError,
                           PartcfgError, has_errors, sorted_diagnostics)
+from .render import EMIT_KINDS
+from .render.elf import MACHINES
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, ConfigError.exit_code, InputError.exit_code
 
@@ -171,14 +173,9 @@ def _print_triaged(triage, fmt: ReportFormat = ReportFormat.text, to_stderr: boo
     typer.echo(triage_summary_of(triage), err=to_stderr or fmt is ReportFormat.github)
 
 
-class EmitKind(str, Enum):
-    c = "c"
-    elf = "elf"
-
-
-class ElfTarget(str, Enum):
-    x86_64 = "x86-64"
-    aarch64 = "aarch64"
+# the choices are declared where they are implemented; the CLI only names them
+EmitKind = Enum("EmitKind", {kind: kind for kind in EMIT_KINDS}, type=str)
+ElfTarget = Enum("ElfTarget", {machine: machine for machine in MACHINES}, type=str)
 
 
 @app.command(short_help="Validate and write the blobs, config spaces and firmware headers.")

@@ -22,12 +22,12 @@ from .formats import jailhouse as jh
 from .diagnostics import (ConfigError, Diagnostic, InputError, Location, Severity, error,
                           sorted_diagnostics)
 from .layout import system_header_of
+from .load.files import YAML_SUFFIXES
 from .model.system import (Assembly, Cell, Link, PciDevice, Region, System, assembly_of, document_of,
                     regions_of_cell)
 from .units import counted, format_bdf, format_flags, format_ranges, format_size
 from .check.validate import effective_access_of
 
-YAML_SUFFIXES = (".yaml", ".yml")
 BLOB_SUFFIX = ".cell"
 ACCESS_WORDS = (("READ", jh.MEM_READ), ("WRITE", jh.MEM_WRITE), ("EXECUTE", jh.MEM_EXECUTE),
                 ("DMA", jh.MEM_DMA))

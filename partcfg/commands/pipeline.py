@@ -14,15 +14,15 @@ from typing import Callable, Iterator, Sequence
 from ..gc_pause import collector_paused
 from ..diagnostics import (ConfigError, Diagnostic, InputError, Location, error,
                           sorted_diagnostics)
-from ..load.files import file_bytes_of
+from ..load.files import YAML_SUFFIXES, file_bytes_of
 from ..layout import layout_of_cell, layout_of_system
 from ..load.yaml_source import load_yaml_file
 from ..model.system import Assembly, Cell, Document, PartialDocumentError, assembly_of, document_of
 from ..names import file_stem_of
+from ..render import EMIT_KINDS
 from ..render.blob import blobs_of_system, cell_payload_of
 from ..check.validate import diagnostics_of_assembly
 
-YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def input_files_of(paths: Sequence[str | Path]) -> list[Path]:
@@ -210,7 +210,6 @@ class _OutputSet:
 
 # --- every output of a build (the firmware-facing outputs too) -----------------------------
 
-EMIT_KINDS = ("c", "elf")
 
 
 def source_names_of(files: Sequence[str | Path]) -> dict[str, str]:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from ..diagnostics import InputError, Location, error
 
+#: the file names read as YAML documents (directories are searched for them)
+YAML_SUFFIXES = (".yaml", ".yml")
+
 
 def file_bytes_of(path: str | Path) -> bytes:
     name = str(path)
