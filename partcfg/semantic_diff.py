@@ -135,7 +135,7 @@ def _span(start: int, end: int) -> str:
 
 
 def _size(size: int) -> str:
-    return str(format_size(size))
+    return format_size(size)
 
 
 def _access_text(bits: int) -> str:

@@ -150,7 +150,7 @@ def test_parse_size_of_format_size(value):
 
 
 @pytest.mark.parametrize("value, text", [(4096, "4K"), (0x9000, "36K"), (1 << 20, "1M"),
-                                         (6 << 20, "6M"), (0x1000 + 1, "0x1001"), (3, 3), (0, 0)])
+                                         (6 << 20, "6M"), (0x1000 + 1, "0x1001"), (3, "3"), (0, "0")])
 def test_format_size_examples(value, text):
     assert format_size(value) == text
 

@@ -28,7 +28,7 @@ from ..load.blob import SYSTEM_KIND, ParsedBlob, ParsedCell
 from ..diagnostics import Diagnostic, Location, info, warning
 from ..formats.ivshmem import links_by_bdf
 from ..model.system import VIRTIO_DEVICES, Link, format_protocol, link_regions_of
-from ..units import format_bdf, format_flags, format_ranges, format_size
+from ..units import format_bdf, format_flags, format_ranges, size_in_units
 
 INEXACT = "IMPORT-INEXACT"
 
@@ -56,8 +56,7 @@ class ImportedDocument:
 
 def _size(value: int) -> str | int:
     """``4K``, ``1M`` where exact, else hex (never decimal: one style for every length)."""
-    text = format_size(value)
-    return text if isinstance(text, str) and not text.startswith("0x") else Hex(value)
+    return size_in_units(value) or Hex(value)
 
 
 def _small(value: int) -> int:

@@ -136,8 +136,7 @@ def _pin_name(pin: int) -> str:
 
 
 def _size_words(size: int) -> str:
-    text = format_size(size)
-    return f"{text}" if size else "0 (absent)"
+    return format_size(size) if size else "0 (absent)"
 
 
 def _meaning(name: str, value: int, image: dict) -> str:

@@ -25,8 +25,7 @@ def access_of(flags: int) -> str:
 
 
 def _size_text(size: int) -> str:
-    text = format_size(size)
-    return str(text)
+    return format_size(size)
 
 
 def cell_text_of(layout: CellLayout) -> str:
