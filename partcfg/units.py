@@ -51,6 +51,11 @@ def size_in_units(value: int) -> str | None:
     return None
 
 
+def format_span(start: int, end: int) -> str:
+    """A byte range [start, end) as its first and last address: ``0x1000-0x1fff``."""
+    return f"{start:#x}-{end - 1:#x}"
+
+
 def format_size(value: int) -> str:
     """The shortest exact human form of a size: ``36K``, ``1M``; below 10 the digit, plain
     hex otherwise."""

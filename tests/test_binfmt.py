@@ -194,3 +194,10 @@ def test_format_flags_keeps_unknown_bits_raw():
 @given(st.integers(0, (1 << 64) - 1))
 def test_parse_int_of_hex_and_decimal_text(value):
     assert parse_int(hex(value)) == parse_int(str(value)) == parse_int(value) == value
+
+
+def test_format_span_names_the_first_and_the_last_address():
+    from partcfg.units import format_span, size_in_units
+    assert format_span(0x1000, 0x2000) == "0x1000-0x1fff"
+    assert format_span(0, 1) == "0x0-0x0"
+    assert (size_in_units(0x3000), size_in_units(0x1001), size_in_units(0)) == ("12K", None, None)

@@ -26,7 +26,7 @@ from ..model.system import (Assembly, Cell, Link, LinkPlacement, PciDevice, PciL
                     System, cell_arch, peer_links_of, regions_of_cell, sections_of,
                     unreadable_keys_of)
 from ..formats.ivshmem import links_by_bdf
-from ..units import format_bdf, format_ranges
+from ..units import format_bdf, format_ranges, format_span
 
 PAGE = jh.PAGE_SIZE
 READ, WRITE, EXECUTE, DMA = jh.MEM_READ, jh.MEM_WRITE, jh.MEM_EXECUTE, jh.MEM_DMA
@@ -173,7 +173,7 @@ def _several(noun: str, numbers: list[int] | set[int]) -> tuple[str, str]:
 def _span(start: int, end: int) -> str:
     """A byte range as first-last address (a range past the 64-bit space, which MEM-WRAP
     reports, is shown up to its last possible address)."""
-    return f"{min(start, ADDRESS_LIMIT - 1):#x}-{min(end, ADDRESS_LIMIT) - 1:#x}"
+    return format_span(min(start, ADDRESS_LIMIT - 1), min(end, ADDRESS_LIMIT))
 
 
 ADDRESS_LIMIT = 1 << 64
