@@ -30,11 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import libfdt  # noqa: E402
 
-from partcfg import model, validate  # noqa: E402
+from partcfg.model import system as model
+from partcfg.check import validate
 from partcfg.board.checks import diagnostics_of_board  # noqa: E402
 from partcfg.board.dtb import board_of_dtb  # noqa: E402
 from partcfg.diagnostics import Severity  # noqa: E402
-from partcfg.load import load_yaml_text  # noqa: E402
+from partcfg.load.yaml_source import load_yaml_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVICE_BASE, DEVICE_STEP = 0x1_0000_0000, 0x10000

@@ -223,8 +223,8 @@ def free_cores() -> float:
 def _in_process(tree: Path, repeat: int) -> None:
     """Time the work itself (check, and check + render) in this warm process: no
     interpreter start, no writing, best of ``repeat``."""
-    from partcfg.parallel import run_tree
-    from partcfg.pipeline import build_outputs_of, checked_files_of
+    from partcfg.commands.parallel import run_tree
+    from partcfg.commands.pipeline import build_outputs_of, checked_files_of
 
     def best(work) -> float:
         times = []

@@ -53,11 +53,12 @@ try:  # the installed package (pip install .), which has the runtime's compiled 
 except ImportError:  # a checkout used in place: see "Performance" in the README
     sys.path.insert(0, str(ROOT))
 
-from partcfg import jailhouse as jh  # noqa: E402
-from partcfg import model, validate  # noqa: E402
-from partcfg.collector import collector_paused  # noqa: E402
+from partcfg.formats import jailhouse as jh
+from partcfg.model import system as model
+from partcfg.check import validate
+from partcfg.gc_pause import collector_paused  # noqa: E402
 from partcfg.layout import layout_of_system  # noqa: E402
-from partcfg.load import load_yaml_text  # noqa: E402
+from partcfg.load.yaml_source import load_yaml_text  # noqa: E402
 from partcfg.render.blob import blobs_of_system  # noqa: E402
 
 REGIONS_PER_CELL = 100

@@ -39,9 +39,9 @@ def _best(repeat: int, work) -> tuple[float, object]:
 def main() -> None:
     from tree import write_tree
 
-    from partcfg.baseline import entries_of
-    from partcfg.pipeline import checked_files_of
-    from partcfg.triage import triage_of
+    from partcfg.check.baseline import entries_of
+    from partcfg.commands.pipeline import checked_files_of
+    from partcfg.check.triage import triage_of
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--systems", type=int, default=200)

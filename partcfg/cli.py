@@ -1,5 +1,7 @@
 """Command line: the thin shell around the core. The only module that prints and picks
-exit codes: 0 ok (or warnings only), 1 invalid configuration, 2 usage or I/O error.
+exit codes: 0 ok (or warnings only), 1 invalid configuration, 2 usage or I/O error,
+3 internal error (a bug; ``PARTCFG_DEBUG=1`` prints its traceback). The codes of errors
+live on the error classes (``PartcfgError.exit_code``).
 No input of any kind may reach the user as a Python traceback.
 """
 
@@ -7,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sys
+import traceback
 from enum import Enum
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -15,10 +19,12 @@ from typing import Callable, List, Optional
 import typer
 
 from . import __version__
-from .diagnostics import (ConfigError, Diagnostic, InputError, PartcfgError,
-                          has_errors, sorted_diagnostics)
+from .diagnostics import (INTERNAL_ERROR_EXIT_CODE, ConfigError, Diagnostic, InputError,
+                          PartcfgError, has_errors, sorted_diagnostics)
+from .render import EMIT_KINDS
+from .render.elf import MACHINES
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, ConfigError.exit_code, InputError.exit_code
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None,
@@ -47,7 +53,7 @@ def _line_of(file: str, line: int) -> str | None:
 
 def _print_diagnostics(diagnostics: List[Diagnostic], fmt: ReportFormat = ReportFormat.text,
                        to_stderr: bool = True) -> None:
-    from .render.report import json_report_of, summary_of, text_report_of
+    from .render.findings_text import json_report_of, summary_of, text_report_of
     if fmt is ReportFormat.json:
         typer.echo(json_report_of(diagnostics), nl=False)
         return
@@ -71,25 +77,22 @@ def _guarded(command: Callable) -> Callable:
     def run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort, SystemExit):
-            raise
-        except InputError as exc:
+        except (typer.Exit, typer.Abort, SystemExit, typer.BadParameter):
+            raise  # a bad option value is a usage error: typer prints it and exits 2
+        except PartcfgError as exc:  # the error class says its exit code
             _print_diagnostics(sorted_diagnostics(exc.diagnostics))
-            raise typer.Exit(EXIT_USAGE)
-        except ConfigError as exc:
-            _print_diagnostics(sorted_diagnostics(exc.diagnostics))
-            raise typer.Exit(EXIT_INVALID)
-        except PartcfgError as exc:
-            _print_diagnostics(sorted_diagnostics(exc.diagnostics))
-            raise typer.Exit(EXIT_USAGE)
+            raise typer.Exit(exc.exit_code)
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130)
-        except Exception as exc:  # a bug in partcfg: say so plainly, without a traceback
+        except Exception as exc:  # a bug in partcfg: say so plainly; the traceback on request
+            if os.environ.get("PARTCFG_DEBUG") == "1":
+                traceback.print_exc()
             typer.echo(f"partcfg: internal error: {type(exc).__name__}: {exc}\n"
-                       "This is a bug in partcfg; please report it with the input that caused it.",
+                       "This is a bug in partcfg; please report it with the input that caused it "
+                       "(PARTCFG_DEBUG=1 shows where it happened).",
                        err=True)
-            raise typer.Exit(EXIT_USAGE)
+            raise typer.Exit(INTERNAL_ERROR_EXIT_CODE)
     return run
 
 
@@ -135,9 +138,9 @@ ShowWaivedOpt = typer.Option(False, "--show-waived",
 def _triage_of(diagnostics: List[Diagnostic], files, ignore: List[str],
                baseline: Optional[Path] = None, fingerprints: bool = False):
     """Project settings, waivers and the baseline applied to a run's findings (triage.py)."""
-    from .baseline import baseline_of
-    from .triage import triage_of
-    from .waivers import project_settings_of
+    from .check.baseline import baseline_of
+    from .check.triage import triage_of
+    from .check.waivers import project_settings_of
 
     settings = project_settings_of(Path.cwd())
     entries = baseline_of(baseline) if baseline is not None else None
@@ -148,7 +151,7 @@ def _print_triaged(triage, fmt: ReportFormat = ReportFormat.text, to_stderr: boo
                    show_waived: bool = False) -> None:
     """Like _print_diagnostics for the findings that count, plus how many were waived or
     known from the baseline (and, with --show-waived, which)."""
-    from .render.report import accepted_text_of, triage_json_of, triage_summary_of
+    from .render.findings_text import accepted_text_of, triage_json_of, triage_summary_of
     counted = triage.counted
     if fmt is ReportFormat.sarif:
         from .render.sarif import sarif_report_of
@@ -162,7 +165,7 @@ def _print_triaged(triage, fmt: ReportFormat = ReportFormat.text, to_stderr: boo
         from .render.annotations import annotations_of
         typer.echo(annotations_of(counted), nl=False)
     elif counted:
-        from .render.report import text_report_of
+        from .render.findings_text import text_report_of
         typer.echo(text_report_of(counted, _line_of), err=to_stderr)
     accepted = accepted_text_of(triage, _line_of) if show_waived else ""
     if accepted:
@@ -170,14 +173,9 @@ def _print_triaged(triage, fmt: ReportFormat = ReportFormat.text, to_stderr: boo
     typer.echo(triage_summary_of(triage), err=to_stderr or fmt is ReportFormat.github)
 
 
-class EmitKind(str, Enum):
-    c = "c"
-    elf = "elf"
-
-
-class ElfTarget(str, Enum):
-    x86_64 = "x86-64"
-    aarch64 = "aarch64"
+# the choices are declared where they are implemented; the CLI only names them
+EmitKind = Enum("EmitKind", {kind: kind for kind in EMIT_KINDS}, type=str)
+ElfTarget = Enum("ElfTarget", {machine: machine for machine in MACHINES}, type=str)
 
 
 @app.command(short_help="Validate and write the blobs, config spaces and firmware headers.")
@@ -198,9 +196,9 @@ def build(files: List[Path] = FilesArg,
           ) -> None:
     """Validate the system(s) and write DIR/<cell>.cell for every cell, plus every
     peer's DIR/<cell>/<link>.cspace and the firmware header DIR/<cell>/partcfg_<cell>.h."""
-    from .output import stale_outputs_of, write_outputs
-    from .parallel import run_tree
-    from .pipeline import build_outputs_of, checked_files_of
+    from .commands.atomic_write import stale_outputs_of, write_outputs
+    from .commands.parallel import run_tree
+    from .commands.pipeline import build_outputs_of, checked_files_of
 
     kinds = frozenset(e.value for e in emit)
     machine = target.value if target else None
@@ -276,8 +274,8 @@ def check(files: List[Path] = FilesArg,
                    "of the board's /chosen/bootargs or proc/cmdline"),
           ) -> None:
     """Validate only: report every problem in every file, write nothing."""
-    from .parallel import run_tree
-    from .pipeline import checked_files_of, inmate_diagnostics_of_specs
+    from .commands.parallel import run_tree
+    from .commands.pipeline import checked_files_of, inmate_diagnostics_of_specs
 
     tree = None
     try:
@@ -310,7 +308,7 @@ def check(files: List[Path] = FilesArg,
         _print_diagnostics(sorted_diagnostics(exc.diagnostics), format, to_stderr=False)
         raise typer.Exit(EXIT_USAGE)
     if write_baseline is not None:
-        from .output import write_outputs
+        from .commands.atomic_write import write_outputs
         write_outputs(write_baseline.parent, {write_baseline.name: triage.baseline_bytes()})
     _print_triaged(triage, format, to_stderr=False, show_waived=show_waived)
     if write_baseline is not None:
@@ -335,7 +333,7 @@ def show(files: List[Path] = FilesArg,
          ) -> None:
     """Print the resolved system: regions per cell with their origin, and every link."""
     from .layout import layout_of_cell, layout_of_system
-    from .pipeline import checked_files_of
+    from .commands.pipeline import checked_files_of
     from .render.show import cell_text_of, show_json_of, system_text_of
 
     checked = checked_files_of(files)
@@ -372,8 +370,8 @@ def import_(files: List[Path] = typer.Argument(..., metavar="BLOB",
     Blobs of one system imported together keep their links and their system.
     Existing files are left alone unless --force."""
     from .diagnostics import Location, error
-    from .output import write_outputs
-    from .pipeline import imported_files_of
+    from .commands.atomic_write import write_outputs
+    from .commands.pipeline import imported_files_of
 
     imported = imported_files_of(files, output)
     existing = sorted(rel for rel in imported.outputs if (output / rel).exists())
@@ -417,7 +415,7 @@ def init(board: Path = typer.Option(..., "--board", metavar="BOARD", help="the b
     from .board.read import board_of
     from .diagnostics import Location, error
     from .names import file_stem_of
-    from .output import write_outputs
+    from .commands.atomic_write import write_outputs
 
     given = _address_and_size(hypervisor_memory) if hypervisor_memory is not None else None
     facts = board_of(board)
@@ -443,7 +441,7 @@ def collect(output: Path = typer.Option(..., "-o", "--output", help="the snapsho
     """Gather this x86 machine's description (/proc/iomem, /proc/cmdline, /proc/cpuinfo, PCI
     resources) into one tar archive for 'partcfg check --board'. Run it as root on the target."""
     from .board.collect import snapshot_files_from, snapshot_tar_of
-    from .output import write_outputs
+    from .commands.atomic_write import write_outputs
 
     files = snapshot_files_from(Path("/"))
     write_outputs(output.parent, {output.name: snapshot_tar_of(files)})
@@ -460,7 +458,7 @@ class DiffFormat(str, Enum):
 @_guarded
 def schema() -> None:
     """Print the JSON Schema of the YAML input format (for editors and YAML language servers)."""
-    from .schema import schema_text
+    from .render.json_schema import schema_text
 
     typer.echo(schema_text(), nl=False)
     raise typer.Exit(EXIT_OK)
@@ -476,10 +474,10 @@ def map_(files: List[Path] = FilesArg,
              help="draw only the root and the cells of this scenario (for systems that declare it)"),
          ) -> None:
     """Draw the memory map of every system: one lane per cell, links across their peers."""
-    from .output import write_outputs
-    from .pipeline import checked_files_of
+    from .commands.atomic_write import write_outputs
+    from .commands.pipeline import checked_files_of
     from .render.map import map_html_of, map_svg_of, standalone_map_of, system_map_of
-    from .scenarios import scenario_system_of
+    from .model.scenarios import scenario_system_of
     from .units import counted
 
     suffix = output.suffix.lower()
@@ -516,8 +514,8 @@ def diff(old: Path = typer.Argument(..., metavar="OLD", help="old version: YAML 
          ) -> None:
     """Print what changed in meaning between two versions (exit 0: nothing, 1: changed)."""
     from .diagnostics import Severity
-    from .diff import changes_of, side_of
-    from .render.diff import diff_json_of, diff_text_of
+    from .semantic_diff import changes_of, side_of
+    from .render.diff_text import diff_json_of, diff_text_of
 
     before, after = side_of(old), side_of(new)
     notes = [d for side in (before, after) for d in side.diagnostics if d.severity is not Severity.INFO]
@@ -547,7 +545,7 @@ def run(build_dir: Path = typer.Argument(..., metavar="BUILD_DIR", help="the dir
     """Run the built system(s): one process per cell, a supervisor as the hypervisor, and
     exercise every link; exit 0 only when everything held."""
     from .runtime.launcher import run_build_dir
-    from .runtime.report import text_of_run
+    from .runtime.run_report import text_of_run
 
     report = run_build_dir(build_dir, seconds=seconds, bench=bench, scenario=scenario)
     typer.echo(text_of_run(report))

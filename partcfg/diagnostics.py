@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterable, Sequence
+from typing import ClassVar, Iterable, Sequence
 
 
 class Severity(str, Enum):
@@ -96,8 +96,13 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
 
 @dataclass
 class PartcfgError(Exception):
-    """Base of every error the core raises; carries the diagnostics that explain it."""
+    """Base of every error the core raises; carries the diagnostics that explain it.
 
+    ``exit_code`` is the CLI's exit code for the error: each class says its own, the CLI
+    only reads it (0 ok, 1 invalid configuration, 2 usage or I/O error, 3 internal error).
+    """
+
+    exit_code: ClassVar[int] = 2
     diagnostics: Sequence[Diagnostic] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -105,11 +110,19 @@ class PartcfgError(Exception):
 
 
 class ConfigError(PartcfgError):
-    """The input configuration is invalid (CLI exit code 1)."""
+    """The input configuration is invalid."""
+
+    exit_code: ClassVar[int] = 1
 
 
 class InputError(PartcfgError):
-    """An input could not be read or is not of a kind partcfg understands (CLI exit code 2)."""
+    """An input could not be read or is not of a kind partcfg understands."""
+
+    exit_code: ClassVar[int] = 2
+
+
+#: exit code of a bug in partcfg (an exception that is not a PartcfgError)
+INTERNAL_ERROR_EXIT_CODE = 3
 
 
 class BlobError(InputError):

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import jailhouse as jh
-from .model import (Cell, Link, PciDevice, PciLinkPlacement, Region, System, cell_arch,
+from .formats import jailhouse as jh
+from .model.system import (Cell, Link, PciDevice, PciLinkPlacement, Region, System, cell_arch,
                     links_of_cell, peer_links_of, regions_of_cell)
 
 
@@ -111,7 +111,7 @@ def _region_index(name: str | int | None, regions: list[Region]) -> int:
 
 
 def link_pci_device_of(link: Link, peer_id: int, regions_start: int) -> dict:
-    """The PCI device entry a peer gets for a link (spec/ivshmem-v2.md)."""
+    """The PCI device entry a peer gets for a link (docs/format/ivshmem-v2.md)."""
     return {
         "type": jh.PCI_TYPE_IVSHMEM, "iommu": link.iommu, "domain": link.domain_of_peer(peer_id),
         "bdf": link.bdf,

@@ -42,13 +42,24 @@ def parse_size(value: object) -> int:
     raise ValueError(f"expected a size such as 4K, 1M, 2G or 0x1000, got {value!r}")
 
 
-def format_size(value: int) -> str | int:
-    """The shortest exact human form of a size: ``36K``, ``1M``; plain hex otherwise."""
+def size_in_units(value: int) -> str | None:
+    """``36K``, ``1M``: a size in the largest unit that divides it exactly; None when none does."""
     for unit in ("T", "G", "M", "K"):
         scale = _SIZE_UNITS[unit]
         if value and value % scale == 0:
             return f"{value // scale}{unit}"
-    return value if value < 10 else f"0x{value:x}"
+    return None
+
+
+def format_span(start: int, end: int) -> str:
+    """A byte range [start, end) as its first and last address: ``0x1000-0x1fff``."""
+    return f"{start:#x}-{end - 1:#x}"
+
+
+def format_size(value: int) -> str:
+    """The shortest exact human form of a size: ``36K``, ``1M``; below 10 the digit, plain
+    hex otherwise."""
+    return size_in_units(value) or (str(value) if value < 10 else f"0x{value:x}")
 
 
 MAX_CPU_NUMBER = 65535   # a CPU bitmap of 8 KiB; the blob reader takes no larger one

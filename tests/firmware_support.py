@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from partcfg.layout import layout_of_system
-from partcfg.load import load_yaml_text
-from partcfg.model import assembly_of, document_of
-from partcfg.pipeline import build_outputs_of, checked_files_of
+from partcfg.load.yaml_source import load_yaml_text
+from partcfg.model.system import assembly_of, document_of
+from partcfg.commands.pipeline import build_outputs_of, checked_files_of
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "firmware"
@@ -29,7 +29,13 @@ SYSTEMS = ("qemu-arm64", "qemu-x86")
 
 GCC = shutil.which("gcc")
 OBJCOPY = shutil.which("objcopy")
-needs_gcc = pytest.mark.skipif(GCC is None, reason="gcc is not installed (CI has it)")
+_gcc_installed = pytest.mark.skipif(GCC is None, reason="gcc is not installed (CI has it)")
+
+
+def needs_gcc(test):
+    """A test that compiles with gcc: skipped without gcc, and slow (``-m "not slow"``)."""
+    return pytest.mark.slow(_gcc_installed(test))
+
 needs_objcopy = pytest.mark.skipif(OBJCOPY is None, reason="objcopy (binutils) is not installed")
 HOST_IS_X86_64 = platform.machine() in ("x86_64", "AMD64")
 needs_x86_64_host = pytest.mark.skipif(

@@ -31,7 +31,7 @@ def _replace_tree(root: Path, outputs: dict[str, bytes]) -> None:
 
 def main() -> int:
     sys.path.insert(0, str(ROOT))
-    from partcfg.pipeline import build_outputs_of, checked_files_of
+    from partcfg.commands.pipeline import build_outputs_of, checked_files_of
 
     os.chdir(ROOT)
     files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "cells").glob("*.yaml"))

@@ -7,15 +7,15 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from partcfg import jailhouse as jh
-from partcfg.binfmt import Array, Chars, FieldType, Scalar, Struct, Union
-from partcfg.blobread import (ARRAY_ATTRIBUTES, ParsedBlob, ParsedCell, blob_bytes_of,
+from partcfg.formats import jailhouse as jh
+from partcfg.formats.binfmt import Array, Chars, FieldType, Scalar, Struct, Union
+from partcfg.load.blob import (ARRAY_ATTRIBUTES, ParsedBlob, ParsedCell, blob_bytes_of,
                               parsed_blob_of)
-from partcfg.imports import imported_documents_of
+from partcfg.lift.blob_to_yaml import imported_documents_of
 from partcfg.layout import layout_of_system
-from partcfg.load import load_yaml_file, load_yaml_text
-from partcfg.model import assembly_of, document_of
-from partcfg.pipeline import cell_blobs_of
+from partcfg.load.yaml_source import load_yaml_file, load_yaml_text
+from partcfg.model.system import assembly_of, document_of
+from partcfg.commands.pipeline import cell_blobs_of
 from partcfg.render.blob import blobs_of_system
 from partcfg.render.yaml_doc import yaml_text_of
 
@@ -143,7 +143,7 @@ def cell_contents(draw, name: str, region_count_hint: int = 0) -> dict:
 
 def link_regions(base: int, virt: int, state: int, rw: int, output: int, peers: int,
                  peer_id: int, is_root: bool) -> list[dict]:
-    """A peer's 2 + N region entries, straight from spec/ivshmem-v2.md."""
+    """A peer's 2 + N region entries, straight from docs/format/ivshmem-v2.md."""
     shared = 0 if is_root else jh.MEM_ROOTSHARED
     zero = {"phys_start": 0, "virt_start": 0, "size": 0, "flags": 0}
     regions = [{"phys_start": base, "virt_start": virt, "size": state,

@@ -173,7 +173,7 @@ _json_values = st.recursive(
         st.sampled_from(["rule", "fingerprint", "line", "column", "file", "node", "message", "severity"]),
         _json_values | st.just("0" * 32), max_size=8), max_size=3)})))
 def test_any_json_is_a_baseline_or_a_baseline_error(value):
-    from partcfg.baseline import entries_of_data
+    from partcfg.check.baseline import entries_of_data
     from partcfg.diagnostics import InputError
 
     try:
@@ -185,7 +185,7 @@ def test_any_json_is_a_baseline_or_a_baseline_error(value):
 
 
 def test_same_fingerprint_twice_is_matched_by_count():
-    from partcfg.baseline import Entry, compared_with
+    from partcfg.check.baseline import Entry, compared_with
 
     a, b = Entry("a" * 32, "CPU-CONFLICT"), Entry("b" * 32, "ISO-PRIVATE")
     compared = compared_with([a, a, b], [a, b, b])
@@ -194,8 +194,8 @@ def test_same_fingerprint_twice_is_matched_by_count():
 
 
 def test_node_paths_name_list_items():
-    from partcfg.baseline import node_path_of
-    from partcfg.load import load_yaml_text
+    from partcfg.check.baseline import node_path_of
+    from partcfg.load.yaml_source import load_yaml_text
 
     root = load_yaml_text(
         "cell:\n"                                       # 1
@@ -217,7 +217,7 @@ def test_node_paths_name_list_items():
 
 
 def test_normalized_message_keeps_quoted_names():
-    from partcfg.baseline import normalized_message_of
+    from partcfg.check.baseline import normalized_message_of
 
     assert normalized_message_of("region #3 of cell 'board-0001' covers 0x1000-0x1fff (2 pages)") == \
         "region ## of cell 'board-0001' covers #-# (# pages)"

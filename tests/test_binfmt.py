@@ -1,4 +1,4 @@
-"""The struct tables against spec/jailhouse-config-format.md (every offset and size),
+"""The struct tables against docs/format/jailhouse-config-format.md (every offset and size),
 the binfmt framework's pack/unpack, and the units parsers against their formatters."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from roundtrip import struct_values
 
-from partcfg import jailhouse as jh
-from partcfg.binfmt import StructError
+from partcfg.formats import jailhouse as jh
+from partcfg.formats.binfmt import StructError
 from partcfg.units import (format_bdf, format_flags, format_ranges, format_size, parse_bdf,
                            parse_cpu_set, parse_flags, parse_int, parse_size)
 
@@ -150,7 +150,7 @@ def test_parse_size_of_format_size(value):
 
 
 @pytest.mark.parametrize("value, text", [(4096, "4K"), (0x9000, "36K"), (1 << 20, "1M"),
-                                         (6 << 20, "6M"), (0x1000 + 1, "0x1001"), (3, 3), (0, 0)])
+                                         (6 << 20, "6M"), (0x1000 + 1, "0x1001"), (3, "3"), (0, "0")])
 def test_format_size_examples(value, text):
     assert format_size(value) == text
 
@@ -194,3 +194,10 @@ def test_format_flags_keeps_unknown_bits_raw():
 @given(st.integers(0, (1 << 64) - 1))
 def test_parse_int_of_hex_and_decimal_text(value):
     assert parse_int(hex(value)) == parse_int(str(value)) == parse_int(value) == value
+
+
+def test_format_span_names_the_first_and_the_last_address():
+    from partcfg.units import format_span, size_in_units
+    assert format_span(0x1000, 0x2000) == "0x1000-0x1fff"
+    assert format_span(0, 1) == "0x0-0x0"
+    assert (size_in_units(0x3000), size_in_units(0x1001), size_in_units(0)) == ("12K", None, None)

@@ -29,7 +29,7 @@ from partcfg.board.dtb import board_of_dtb
 from partcfg.board.init import init_of_board
 from partcfg.board.read import board_of
 from partcfg.diagnostics import InputError, PartcfgError, Severity
-from partcfg.pipeline import checked_files_of
+from partcfg.commands.pipeline import checked_files_of
 
 BOARDS = ROOT / "tests" / "boards"
 VIRT = BOARDS / "virt.dtb"

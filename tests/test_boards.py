@@ -1,5 +1,5 @@
 """Board-shaped systems (tests/upstream-shaped/): configurations written the way upstream Jailhouse
-boards are, judged as the hypervisor judges them (spec/hypervisor-acceptance.md).
+boards are, judged as the hypervisor judges them (docs/format/hypervisor-acceptance.md).
 
 Each set is a root cell with ivshmem devices in PCI domain 1 and the network-link
 macro's region pattern (rootshared in the root too, an all-zero read/write placeholder),
@@ -17,13 +17,14 @@ import pytest
 from roundtrip import imported_texts_of, rebuilt_blobs_of
 from typer.testing import CliRunner
 
-from partcfg import jailhouse as jh
-from partcfg import model, validate
-from partcfg.blobread import parsed_blob_of
+from partcfg.formats import jailhouse as jh
+from partcfg.model import system as model
+from partcfg.check import validate
+from partcfg.load.blob import parsed_blob_of
 from partcfg.cli import app
 from partcfg.diagnostics import Severity
-from partcfg.imports import imported_documents_of
-from partcfg.load import load_yaml_file, load_yaml_text
+from partcfg.lift.blob_to_yaml import imported_documents_of
+from partcfg.load.yaml_source import load_yaml_file, load_yaml_text
 
 BOARDS = Path(__file__).resolve().parent / "upstream-shaped"
 BOARD_NAMES = sorted(p.name for p in BOARDS.iterdir() if p.is_dir())
@@ -94,6 +95,7 @@ def test_board_build_writes_an_image_for_every_ivshmem_device(name, tmp_path):
         assert len(list(cell_file.with_suffix("").glob("*.cspace"))) == wanted, cell_file
 
 
+@pytest.mark.slow  # spawns the runtime's processes
 @pytest.mark.parametrize("name", BOARD_NAMES)
 def test_board_runs_raw_and_imported(name, tmp_path):
     """``partcfg run`` runs what ``build`` accepts: the raw board (every link a pair of raw

@@ -13,7 +13,7 @@ import pytest
 
 from firmware_support import (FIXTURES, GOLDEN, ROOT, assembly_of_texts, example_outputs,
                               example_systems, needs_gcc, run, write_tree)
-from partcfg import ivshmem as iv
+from partcfg.formats import ivshmem as iv
 from partcfg.diagnostics import ConfigError
 from partcfg.layout import layout_of_system
 from partcfg.names import c_identifier_of, file_stem_of

@@ -84,3 +84,7 @@ def test_ci_fails_at_once_without_a_tool_the_tests_need(tmp_path, present, missi
     assert ran.returncode == 1, ran.stdout + ran.stderr
     assert ran.stdout.splitlines()[-1] == f"CI needs {missing} (the C tests use it)"
     assert "== test venv" not in ran.stdout          # stopped before installing anything
+
+
+# every test here starts processes: out of the quick loop (pytest -m "not slow")
+pytestmark = pytest.mark.slow

@@ -119,7 +119,7 @@ def test_no_input_produces_a_traceback(run_cli, tmp_path, content, rules):
 
 
 def test_an_interrupted_write_leaves_the_old_file(tmp_path, monkeypatch):
-    from partcfg import output
+    from partcfg.commands import atomic_write as output
     target = tmp_path / "a.cell"
     target.write_bytes(b"old")
 
@@ -143,3 +143,31 @@ def test_show_prints_regions_with_their_origin(run_cli):
 def test_version(run_cli):
     code, out, _ = run_cli("--version")
     assert code == 0 and out.startswith("partcfg ")
+
+
+def _broken_schema_text():
+    raise RuntimeError("planted bug")
+
+
+def test_an_internal_error_has_its_own_exit_code_and_no_traceback(run_cli, monkeypatch):
+    import partcfg.render.json_schema
+    monkeypatch.delenv("PARTCFG_DEBUG", raising=False)
+    monkeypatch.setattr(partcfg.render.json_schema, "schema_text", _broken_schema_text)
+    code, out, err = run_cli("schema")
+    assert code == 3
+    assert "partcfg: internal error: RuntimeError: planted bug" in err
+    assert "Traceback" not in out + err
+
+
+def test_partcfg_debug_prints_the_traceback_of_an_internal_error(run_cli, monkeypatch):
+    import partcfg.render.json_schema
+    monkeypatch.setenv("PARTCFG_DEBUG", "1")
+    monkeypatch.setattr(partcfg.render.json_schema, "schema_text", _broken_schema_text)
+    code, _, err = run_cli("schema")
+    assert code == 3
+    assert "Traceback" in err and "_broken_schema_text" in err
+
+
+def test_exit_codes_live_on_the_error_classes():
+    from partcfg.diagnostics import BlobError, ConfigError, InputError
+    assert (ConfigError.exit_code, InputError.exit_code, BlobError.exit_code) == (1, 2, 2)

@@ -19,7 +19,7 @@ import pytest
 
 from firmware_support import (FIXTURES, GOLDEN_EMIT, SYSTEMS, example_outputs,
                               needs_gcc, needs_objcopy, run, write_tree)
-from partcfg.pipeline import build_outputs_of, checked_files_of
+from partcfg.commands.pipeline import build_outputs_of, checked_files_of
 from partcfg.render.csource import HEADER_STRUCTS, macro_values
 
 # Jailhouse's names (revision 14: include/jailhouse/cell-config.h and console.h) that a

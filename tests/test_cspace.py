@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 
 from firmware_support import (FIXTURES, assembly_of_texts, example_layouts, example_outputs,
                               example_paths, example_systems)
-from partcfg import ivshmem as iv
+from partcfg.formats import ivshmem as iv
 from partcfg.diagnostics import BlobError, ConfigError
 from partcfg.layout import layout_of_cell, layout_of_system
-from partcfg.model import sections_of
+from partcfg.model.system import sections_of
 from partcfg.render.cspace import cspace_of, cspace_outputs_of
 
 

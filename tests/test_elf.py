@@ -16,9 +16,9 @@ from elftools.elf.elffile import ELFFile
 from firmware_support import (FIXTURES, GOLDEN_EMIT, SYSTEMS, example_outputs, needs_gcc,
                               needs_x86_64_host, run, write_tree)
 from partcfg.diagnostics import BlobError, InputError
-from partcfg.elfread import blob_bytes_of_elf
+from partcfg.load.elf import blob_bytes_of_elf
 from partcfg.names import c_identifier_of
-from partcfg.pipeline import build_outputs_of, checked_files_of
+from partcfg.commands.pipeline import build_outputs_of, checked_files_of
 from partcfg.render.elf import elf_object_of
 
 BAD = FIXTURES / "elf"

@@ -54,13 +54,13 @@ def _mutated_text(rng: random.Random, text: str) -> str:
 
 
 def test_mutated_yaml_names_and_blobs_end_in_partcfg_errors_only(tmp_path):
-    from partcfg.blobread import parsed_blob_of
-    from partcfg.imports import imported_documents_of
-    from partcfg.load import load_yaml_text
-    from partcfg.model import assembly_of, document_of
-    from partcfg.output import write_outputs
-    from partcfg.pipeline import Checked, build_outputs_of
-    from partcfg.validate import diagnostics_of_assembly
+    from partcfg.load.blob import parsed_blob_of
+    from partcfg.lift.blob_to_yaml import imported_documents_of
+    from partcfg.load.yaml_source import load_yaml_text
+    from partcfg.model.system import assembly_of, document_of
+    from partcfg.commands.atomic_write import write_outputs
+    from partcfg.commands.pipeline import Checked, build_outputs_of
+    from partcfg.check.validate import diagnostics_of_assembly
 
     rng = random.Random(SEED)
     sources = {p.name: p.read_text() for p in sorted(CELLS.glob("qemu-x86*.yaml"))}

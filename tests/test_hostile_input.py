@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import FIXTURES, ROOT
-from partcfg.blobread import blob_bytes_of, parsed_blob_file
+from partcfg.load.blob import blob_bytes_of, parsed_blob_file
 
 CLEAN = FIXTURES / "workflow" / "clean"
 
@@ -130,7 +130,7 @@ def test_force_with_20000_peers_is_an_error_at_the_peers(run_cli, tmp_path):
 
 
 def test_a_source_line_is_excerpted_around_the_column():
-    from partcfg.render.report import _excerpt_of
+    from partcfg.render.findings_text import _excerpt_of
     line = "x" * 1000 + "HERE" + "y" * 1000
     text, column = _excerpt_of(line, 1000)
     assert len(text) == 126 and text[column:column + 4] == "HERE"

@@ -14,11 +14,11 @@ from roundtrip import (blob_files_of, example_systems, imported_texts_of,
                        rebuilt_blobs_of, standalone_cells, systems)
 
 from partcfg import __version__
-from partcfg import jailhouse as jh
-from partcfg.blobread import ParsedBlob, blob_bytes_of, parsed_blob_of
+from partcfg.formats import jailhouse as jh
+from partcfg.load.blob import ParsedBlob, blob_bytes_of, parsed_blob_of
 from partcfg.diagnostics import Severity
-from partcfg.imports import Hex, ImportedDocument, imported_documents_of
-from partcfg.load import load_yaml_text
+from partcfg.lift.blob_to_yaml import Hex, ImportedDocument, imported_documents_of
+from partcfg.load.yaml_source import load_yaml_text
 from partcfg.render.yaml_doc import scalar_text, yaml_text_of
 
 EXAMPLES = example_systems()
@@ -616,8 +616,8 @@ def test_import_proof_reports_a_document_that_does_not_rebuild(run_cli, tmp_path
     """A proof that never warns fails here: the importer is made to get rt-cell's CPU
     wrong (3 -> 1); nothing but the rebuild can notice. The CPU set follows the 132-byte
     descriptor (spec), so the first difference is at offset 0x84."""
-    import partcfg.imports
-    real = partcfg.imports.imported_documents_of
+    import partcfg.lift.blob_to_yaml
+    real = partcfg.lift.blob_to_yaml.imported_documents_of
 
     def wrong_cpu(blobs):
         documents = real(blobs)
@@ -625,7 +625,7 @@ def test_import_proof_reports_a_document_that_does_not_rebuild(run_cli, tmp_path
             if doc.data.get("cell", {}).get("name") == "rt-cell":
                 doc.data["cell"]["cpus"] = 1
         return documents
-    monkeypatch.setattr(partcfg.imports, "imported_documents_of", wrong_cpu)
+    monkeypatch.setattr(partcfg.lift.blob_to_yaml, "imported_documents_of", wrong_cpu)
     blobs = _arm64_blobs(run_cli, tmp_path)
     code, out, err = run_cli("import", *blobs, "-o", tmp_path / "y")
     assert code == 0

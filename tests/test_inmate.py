@@ -13,7 +13,7 @@ import struct
 import pytest
 
 from firmware_support import ROOT, example_paths, example_systems, needs_gcc, run
-from partcfg.inmate import inmate_diagnostics_of
+from partcfg.check.inmate import inmate_diagnostics_of
 
 PT_LOAD = 1
 RT_APP = ROOT / "cells" / "qemu-x86-rt-app.yaml"

@@ -7,7 +7,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from partcfg import load
+from partcfg.load import yaml_source as load
 from partcfg.diagnostics import ConfigError
 
 
@@ -201,7 +201,7 @@ def test_loading_in_worker_processes_gives_the_serial_result(tmp_path, monkeypat
     import shutil
     from pathlib import Path
 
-    from partcfg import pipeline
+    from partcfg.commands import pipeline
     from partcfg.diagnostics import InputError
 
     fixtures = Path(__file__).parent / "fixtures" / "validate"

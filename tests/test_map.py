@@ -46,7 +46,7 @@ def _elements(html: str) -> _Elements:
 
 
 def _assembly(files):
-    from partcfg.pipeline import checked_files_of
+    from partcfg.commands.pipeline import checked_files_of
     return checked_files_of(files)
 
 
@@ -194,6 +194,7 @@ def _chromium_dom(page, tmp_path) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow  # drives a headless browser
 def test_chromium_draws_every_region_and_link_readably(run_cli, tmp_path):
     page = _render_html(tmp_path, run_cli, *example_files())
     parsed = _elements(_chromium_dom(page, tmp_path))

@@ -75,13 +75,13 @@ def test_the_walk_covers_every_mistake_directory():
 
 
 def test_the_base_system_is_clean(tmp_path):
-    from partcfg.pipeline import checked_files_of
+    from partcfg.commands.pipeline import checked_files_of
     assert checked_files_of([_system_with(tmp_path, None)]).diagnostics == []
 
 
 @pytest.mark.parametrize("mistake", sorted(WALK))
 def test_one_finding_per_mistake(tmp_path, mistake):
-    from partcfg.pipeline import checked_files_of
+    from partcfg.commands.pipeline import checked_files_of
     target = _system_with(tmp_path, mistake)
     found = [(d.rule, str(d.location).replace(f"{target}/", ""), d.message, d.hint)
              for d in checked_files_of([target]).diagnostics]
@@ -91,7 +91,7 @@ def test_one_finding_per_mistake(tmp_path, mistake):
 def test_all_ten_mistakes_at_once_are_sorted_by_file_and_line(tmp_path):
     """The mistakes that do not hide each other (all but the missing root cell, which
     takes its system with it), made together: still one finding each, in file order."""
-    from partcfg.pipeline import checked_files_of
+    from partcfg.commands.pipeline import checked_files_of
     target = _system_with(tmp_path, None)
     # apply the line edits of several mistakes to one links.yaml and one cell-b.yaml
     base_links = (NEWCOMER / "base" / "links.yaml").read_text().splitlines()
@@ -192,7 +192,7 @@ def test_diff_of_a_raw_ivshmem_device_and_the_same_device_as_a_link_is_no_change
 def test_mem_not_in_root_never_prints_an_address_past_64_bits(tmp_path):
     """A region running past the 64-bit space is MEM-WRAP's; it is not also 'not in root'
     (with an end address no machine has)."""
-    from partcfg.pipeline import checked_files_of
+    from partcfg.commands.pipeline import checked_files_of
     shutil.copy(FIXTURES / "validate" / "base.yaml", tmp_path / "base.yaml")
     (tmp_path / "g.yaml").write_text(
         "system: base\ncell:\n  name: g\n  cpus: 3\n  memory:\n"
@@ -202,7 +202,7 @@ def test_mem_not_in_root_never_prints_an_address_past_64_bits(tmp_path):
 
 
 def test_span_of_a_range_past_64_bits_stops_at_the_last_address():
-    from partcfg.validate import _span
+    from partcfg.check.validate import _span
     assert _span(0xffffffffffff0000, 0xffffffffffff0000 + (1 << 20)) == "0xffffffffffff0000-0xffffffffffffffff"
 
 
@@ -246,7 +246,7 @@ def test_imported_yaml_names_regions_uses_hex_and_cites_inputs_relative_to_itsel
     import re
 
     from conftest import CELLS
-    from partcfg.load import load_yaml_file
+    from partcfg.load.yaml_source import load_yaml_file
     build = tmp_path / "b"
     assert run_cli("build", *sorted(CELLS.glob("qemu-x86*.yaml")), "-o", build)[0] == 0
     blobs = sorted(build.glob("*.cell"))
@@ -298,7 +298,7 @@ def test_imported_yaml_names_regions_uses_hex_and_cites_inputs_relative_to_itsel
       "links.ab.base: expected a number (e.g. 42 or 0x2a), got '0x3100000g'")),
 ])
 def test_what_follows_from_an_unreadable_node_is_not_reported_again(tmp_path, file, old, new, expected):
-    from partcfg.pipeline import checked_files_of
+    from partcfg.commands.pipeline import checked_files_of
     target = _system_with(tmp_path, None)
     text = (target / file).read_text()
     assert old in text
@@ -311,7 +311,7 @@ def test_what_follows_from_an_unreadable_node_is_not_reported_again(tmp_path, fi
 def test_an_unknown_peer_is_not_told_to_be_the_other_peer(tmp_path):
     """cell-a's file was not passed: no hint suggests cell-b (already a peer), so cell-a is
     taken as left out of the call (not running), not as a misspelling."""
-    from partcfg.pipeline import checked_files_of
+    from partcfg.commands.pipeline import checked_files_of
     target = _system_with(tmp_path, None)
     (target / "cell-a.yaml").unlink()
     (d,) = checked_files_of([target]).diagnostics

@@ -59,3 +59,7 @@ def test_entry_command_fails_on_a_broken_tree():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "error[CPU-CONFLICT]" in proc.stdout and "Traceback" not in proc.stderr
+
+
+# every test here starts processes: out of the quick loop (pytest -m "not slow")
+pytestmark = pytest.mark.slow

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from conftest import CELLS
 from partcfg.diagnostics import PartcfgError
 from partcfg.layout import layout_of_cell, layout_of_system
-from partcfg.load import load_yaml_text
-from partcfg.model import Document, assembly_of, document_of
+from partcfg.load.yaml_source import load_yaml_text
+from partcfg.model.system import Document, assembly_of, document_of
 from partcfg.render.blob import blobs_of_system, cell_payload_of
-from partcfg.validate import diagnostics_of_assembly
+from partcfg.check.validate import diagnostics_of_assembly
 
 
 def _field_names(model, seen=None) -> set[str]:

@@ -1,6 +1,6 @@
 """Every registered rule has a case that triggers it.
 
-The registry (partcfg/rules.py) is read at run time, and the sources of the whole package
+The registry (partcfg/check/rules.py) is read at run time, and the sources of the whole package
 (load, model, validate, import, ELF reading, the runtime's refusals, ...) are scanned for
 the ids they can emit. Every registered id must appear in a test that triggers it and
 asserts its diagnostic; this file holds the cases the other test files do not have, one
@@ -23,10 +23,10 @@ from elftools.elf.elffile import ELFFile
 
 from conftest import ROOT, example_files
 from partcfg.diagnostics import BlobError, ConfigError
-from partcfg.elfread import blob_bytes_of_elf
-from partcfg.load import load_yaml_text
-from partcfg.model import assembly_of, document_of
-from partcfg.rules import RULES
+from partcfg.load.elf import blob_bytes_of_elf
+from partcfg.load.yaml_source import load_yaml_text
+from partcfg.model.system import assembly_of, document_of
+from partcfg.check.rules import RULES
 
 TESTS = Path(__file__).resolve().parent
 
@@ -164,7 +164,7 @@ def test_io_write(run_cli, tmp_path):
 def test_build_emit():
     """The command line offers only known kinds; the pipeline refuses any other itself."""
     from partcfg.diagnostics import InputError
-    from partcfg.pipeline import build_outputs_of, checked_files_of
+    from partcfg.commands.pipeline import build_outputs_of, checked_files_of
     files = [f for f in example_files() if f.name.startswith("qemu-arm64")]
     with pytest.raises(InputError) as caught:
         build_outputs_of(checked_files_of(files), frozenset({"pdf"}))
@@ -174,7 +174,7 @@ def test_build_emit():
 
 
 def _example_object() -> bytes:
-    from partcfg.pipeline import build_outputs_of, checked_files_of
+    from partcfg.commands.pipeline import build_outputs_of, checked_files_of
     files = [f for f in example_files() if f.name.startswith("qemu-arm64")]
     outputs = build_outputs_of(checked_files_of(files), frozenset({"elf"}), "aarch64")
     return outputs["rt-cell.o"]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from partcfg import jailhouse as jh
+from partcfg.formats import jailhouse as jh
 from partcfg.cli import app
 from partcfg.runtime import _ring
 from partcfg.runtime.builddir import system_build_of
@@ -163,7 +163,7 @@ def test_the_memory_plan_grants_what_the_blobs_say(built, system):
 
 @pytest.mark.parametrize("system", ["qemu-x86", "qemu-arm64"])
 def test_every_peer_maps_its_link_as_the_ivshmem_spec_says(built, system):
-    """spec/ivshmem-v2.md: state table read-only for every peer, read/write section
+    """docs/format/ivshmem-v2.md: state table read-only for every peer, read/write section
     read/write, output section k writable by peer k only; and the plan (hence what each
     cell process maps) follows. Both judged from the blobs by the test's own reader."""
     cells = read_system(built / system)
@@ -666,3 +666,7 @@ def test_a_cell_that_cannot_start_or_map_is_refused(arm64, tmp_path, fault, expe
     errors = [line for line in ran.stderr.splitlines() if "error[" in line]
     assert len(errors) == 3 and "Traceback" not in ran.stderr, ran.stderr
     assert any(line.endswith(expected) for line in errors), errors
+
+
+# every test here starts processes: out of the quick loop (pytest -m "not slow")
+pytestmark = pytest.mark.slow

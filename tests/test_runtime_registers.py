@@ -1,5 +1,5 @@
 """The ivshmem register block as the runtime's supervisor implements it
-(partcfg/runtime/registers.py, spec/ivshmem-v2.md "Register region")."""
+(partcfg/runtime/registers.py, docs/format/ivshmem-v2.md "Register region")."""
 
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ def test_conflict_log_is_valid_sarif_with_every_party(run_cli, in_repo):
 
 
 def test_rules_carry_descriptions_help_and_level(run_cli, in_repo):
-    from partcfg.rules import RULES
+    from partcfg.check.rules import RULES
 
     _, log = _sarif(run_cli, WORKFLOW / "conflict")
     (run,) = log["runs"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from partcfg.diagnostics import InputError
-from partcfg.pipeline import build_outputs_of, checked_files_of
+from partcfg.commands.pipeline import build_outputs_of, checked_files_of
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "scenarios"
 
@@ -164,7 +164,7 @@ def test_alternatives_sharing_a_name_build_to_name_at_file_stem(tmp_path):
 
 
 def test_run_runs_each_scenario_in_turn_or_one(tmp_path):
-    from partcfg.output import write_outputs
+    from partcfg.commands.atomic_write import write_outputs
     from partcfg.runtime.launcher import run_build_dir
     files = _box(tmp_path, ALTERNATIVES, "guest", "rival", "guest-too")
     out = tmp_path / "out"
@@ -200,8 +200,8 @@ def test_the_board_without_scenarios_drowns_in_the_alternatives_conflicts():
 
 
 def test_import_infers_the_scenarios_and_the_imported_board_checks_clean(tmp_path):
-    from partcfg.output import write_outputs
-    from partcfg.pipeline import INFERRED_SCENARIOS_COMMENT, imported_files_of
+    from partcfg.commands.atomic_write import write_outputs
+    from partcfg.commands.pipeline import INFERRED_SCENARIOS_COMMENT, imported_files_of
     build = tmp_path / "build"
     write_outputs(build, build_outputs_of(checked_files_of([BOARD])))
     blobs = sorted(build.glob("*.cell"))
@@ -221,8 +221,8 @@ def test_import_infers_the_scenarios_and_the_imported_board_checks_clean(tmp_pat
 
 
 def test_import_writes_no_scenarios_when_every_cell_can_run_with_every_other(tmp_path):
-    from partcfg.output import write_outputs
-    from partcfg.pipeline import imported_files_of
+    from partcfg.commands.atomic_write import write_outputs
+    from partcfg.commands.pipeline import imported_files_of
     build = tmp_path / "build"
     write_outputs(build, build_outputs_of(checked_files_of(
         sorted((Path(__file__).resolve().parent / "upstream-shaped" / "qemu-arm64").glob("*.yaml")))))
@@ -231,9 +231,9 @@ def test_import_writes_no_scenarios_when_every_cell_can_run_with_every_other(tmp
 
 
 def test_inferred_scenarios_are_maximal_compatible_sets():
-    from partcfg.model import assembly_of, document_of
-    from partcfg.load import load_yaml_file
-    from partcfg.scenarios import inferred_scenarios
+    from partcfg.model.system import assembly_of, document_of
+    from partcfg.load.yaml_source import load_yaml_file
+    from partcfg.model.scenarios import inferred_scenarios
     system = assembly_of(document_of(load_yaml_file(f)) for f in sorted(BOARD.glob("*.yaml"))).systems[0]
     assert inferred_scenarios(system) == {"inmate-demo": ["inmate-demo", "linux-second"],
                                           "linux-inmate-demo": ["linux-inmate-demo", "linux-second"]}
@@ -253,7 +253,7 @@ def test_map_draws_one_scenario(tmp_path, run_cli):
 
 
 def test_diff_reports_scenario_changes(tmp_path):
-    from partcfg.diff import changes_of, side_of
+    from partcfg.semantic_diff import changes_of, side_of
     old, new = tmp_path / "old", tmp_path / "new"
     old.mkdir(), new.mkdir()
     _box(old, "  linux: [guest]\n  bare-metal: [rival]\n", "guest", "rival")
@@ -277,9 +277,9 @@ def test_a_scenario_that_could_not_be_read_leaves_no_unused_cell_warnings(tmp_pa
 def test_a_later_scenario_takes_earlier_cells_too(tmp_path):
     """guest (CPU 2), rival (CPU 3), zeta (CPU 3, rival's alternative): the scenario that
     starts at zeta also holds guest, which comes before it."""
-    from partcfg.model import assembly_of, document_of
-    from partcfg.load import load_yaml_file
-    from partcfg.scenarios import inferred_scenarios
+    from partcfg.model.system import assembly_of, document_of
+    from partcfg.load.yaml_source import load_yaml_file
+    from partcfg.model.scenarios import inferred_scenarios
     files = _box(tmp_path, None, "guest", "rival")
     zeta = tmp_path / "zeta.yaml"
     zeta.write_text((tmp_path / "rival.yaml").read_text().replace("name: rival", "name: zeta")

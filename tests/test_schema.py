@@ -6,8 +6,8 @@ import pytest
 
 from conftest import FIXTURES
 from partcfg.diagnostics import ConfigError, InputError
-from partcfg.load import load_yaml_file, load_yaml_text
-from partcfg.model import assembly_of, document_of
+from partcfg.load.yaml_source import load_yaml_file, load_yaml_text
+from partcfg.model.system import assembly_of, document_of
 
 SCHEMA = FIXTURES / "schema"
 

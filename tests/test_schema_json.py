@@ -23,14 +23,14 @@ MODELINE = re.compile(r"^# yaml-language-server: \$schema=(\S+)$")
 
 @pytest.fixture(scope="module")
 def schema():
-    from partcfg.schema import document_schema
+    from partcfg.render.json_schema import document_schema
     s = document_schema()
     jsonschema.Draft202012Validator.check_schema(s)
     return s
 
 
 def _data_of(path):
-    from partcfg.load import load_yaml_file
+    from partcfg.load.yaml_source import load_yaml_file
     return load_yaml_file(path).data
 
 
@@ -80,8 +80,8 @@ def test_every_property_has_a_description_and_valid_examples(schema):
                                      "bad-cell-name.yaml", "base-system.yaml"])
 def test_the_schema_rejects_what_the_models_reject(schema, fixture):
     from partcfg.diagnostics import ConfigError
-    from partcfg.load import load_yaml_file
-    from partcfg.model import document_of
+    from partcfg.load.yaml_source import load_yaml_file
+    from partcfg.model.system import document_of
 
     path = FIXTURES / "schema" / fixture
     source = load_yaml_file(path)

@@ -31,8 +31,8 @@ def _files(d: Path) -> dict[str, bytes]:
 
 
 def test_shares_give_the_serial_bytes(board_tree, tmp_path, run_cli, monkeypatch):
-    from partcfg import parallel
-    from partcfg.pipeline import build_outputs_of, checked_files_of
+    from partcfg.commands import parallel
+    from partcfg.commands.pipeline import build_outputs_of, checked_files_of
 
     serial = build_outputs_of(checked_files_of([board_tree]))
     assert len({rel.split("/")[0] for rel in serial}) == SYSTEMS
@@ -58,7 +58,7 @@ def test_errors_and_warnings_match_the_serial_report(board_tree, tmp_path, run_c
     for jobs in ("1", "2"):
         monkeypatch.setenv("PARTCFG_JOBS", jobs)
         reports[jobs] = run_cli("check", "--format", "json", broken)
-    monkeypatch.setattr("partcfg.parallel.MIN_SYSTEMS_FOR_POOL", 10 ** 6)   # the plain serial path
+    monkeypatch.setattr("partcfg.commands.parallel.MIN_SYSTEMS_FOR_POOL", 10 ** 6)   # the plain serial path
     reports["plain"] = run_cli("check", "--format", "json", broken)
     assert reports["1"] == reports["2"] == reports["plain"]
     code, out, _ = reports["2"]
@@ -70,7 +70,7 @@ def test_errors_and_warnings_match_the_serial_report(board_tree, tmp_path, run_c
 
 
 def test_a_system_spread_over_shares_falls_back(board_tree, tmp_path):
-    from partcfg import parallel
+    from partcfg.commands import parallel
 
     # a cell file naming its system in a form the scan does not read: it lands in another
     # share, where its system is unknown (SYS-UNKNOWN), so the serial path must decide
@@ -83,13 +83,13 @@ def test_a_system_spread_over_shares_falls_back(board_tree, tmp_path):
 
 
 def test_small_trees_take_the_plain_path(tmp_path):
-    from partcfg import parallel
+    from partcfg.commands import parallel
     bench_tree.write_tree(tmp_path, 3, 2)
     assert parallel.run_tree([tmp_path], True, jobs=2) is None
 
 
 def test_jobs_from_the_environment():
-    from partcfg.parallel import jobs_of
+    from partcfg.commands.parallel import jobs_of
     assert jobs_of({"PARTCFG_JOBS": "3"}) == 3
     assert jobs_of({"PARTCFG_JOBS": "zero"}) >= 1
     assert jobs_of({}) >= 1

@@ -1,4 +1,4 @@
-"""Tests of the validate layer (partcfg/validate.py) and the rule registry (rules.py).
+"""Tests of the validate layer (partcfg/check/validate.py) and the rule registry (rules.py).
 
 Each rule has a small fixture under tests/fixtures/validate/ (a tiny base system plus one
 file holding the fault) and the exact diagnostics it must produce: rule id, file:line:col,
@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from partcfg import jailhouse as jh
-from partcfg import model, validate
+from partcfg.formats import jailhouse as jh
+from partcfg.model import system as model
+from partcfg.check import validate
 from partcfg.diagnostics import Severity
-from partcfg.load import load_yaml_file, load_yaml_text
-from partcfg.rules import RULES, _TABLE
+from partcfg.load.yaml_source import load_yaml_file, load_yaml_text
+from partcfg.check.rules import RULES, _TABLE
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "validate"
@@ -452,7 +453,7 @@ CASES = [
          "the output section of peer 0 (raw-a) of ivshmem device 00:0e.0 (0x3f002000-0x3f002fff) is writable by region 'shm-out0' of cell 'raw-b'; only its owner may write it",
          ['raw-a.yaml:14:28']),
     ]),
-    # every permission fault a raw peer can have, one at a time (spec/ivshmem-v2.md table)
+    # every permission fault a raw peer can have, one at a time (docs/format/ivshmem-v2.md table)
     ('raw-state-write', ['base.yaml', 'raw-a.yaml', 'raw-b-state-write.yaml'], [
         ('LINK-PERMISSION', 'raw-b-state-write.yaml:9:60',
          "ivshmem device 00:0e.0: cell 'raw-b' (peer 1) maps the state table writable through region 'shm-state'; the state table is read-only for every peer (the hypervisor writes it)",
@@ -529,7 +530,7 @@ def test_rule_reports_exactly(files, expected):
 def test_every_validation_rule_has_a_case():
     emitted = {rule for _, _, expected in CASES for rule, *_ in expected}
     validation_rules = set(re.findall(r'"([A-Z]+(?:-[A-Z0-9]+)+)"',
-                                      (ROOT / "partcfg" / "validate.py").read_text()))
+                                      (ROOT / "partcfg" / "check" / "validate.py").read_text()))
     # PCI-CAPS-COUNT needs 65536 capabilities: test_pci_caps_count_beyond_u16 builds them;
     # CELL-CONFIG-SIZE some 2000 regions: test_config_larger_than_16_pages_is_refused
     # the scenario rules and LINK-PEER-ABSENT need a system file written per case: test_scenarios
@@ -604,6 +605,7 @@ def test_pci_caps_count_beyond_u16():
          "cell 'lone' has 65536 PCI capabilities; at most 65535 can be indexed", [])]
 
 
+@pytest.mark.slow  # validates a cell of some 2000 regions twice
 def test_config_larger_than_16_pages_is_refused():
     """With as many regions as fit in 16 pages of blob (descriptor plus arrays) the cell
     is accepted, with one region (32 bytes) more cell create refuses it; the blob's size
@@ -630,7 +632,7 @@ def test_config_larger_than_16_pages_is_refused():
 def test_aarch32_on_a_32_bit_arm_system_says_the_architecture_rule():
     hints = [d.hint for d in diagnostics_of("base.yaml", "aarch32-x86.yaml")]
     assert hints == ["x86 has no AArch32 cells: remove the aarch32 flag"]
-    from partcfg.validate import _check_cell_flags, ARCH_ARM
+    from partcfg.check.validate import _check_cell_flags, ARCH_ARM
     cell = assembly_of("base.yaml", "aarch32-x86.yaml").systems[0].cells[0]
     out = []
     _check_cell_flags(None, cell, ARCH_ARM, out)

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 
 from conftest import ROOT
-from partcfg import jailhouse as jh
+from partcfg.formats import jailhouse as jh
 from partcfg.diagnostics import ConfigError
-from partcfg.load import load_yaml_text
-from partcfg.model import document_of
-from partcfg.vocabulary import DESCRIPTIONS, WORDS
+from partcfg.load.yaml_source import load_yaml_text
+from partcfg.model.system import document_of
+from partcfg.formats.vocabulary import DESCRIPTIONS, WORDS
 
 # vocabulary -> a file using the wrong word "bogus" where that vocabulary is expected
 WRONG_WORD = {
@@ -90,7 +90,7 @@ def _described_consts(node) -> dict[str, str] | None:
     ("X86Platform", "apic_mode", "APIC mode"),
 ])
 def test_the_schema_has_each_vocabulary_as_an_enum_with_descriptions(model, field, what):
-    from partcfg.schema import document_schema
+    from partcfg.render.json_schema import document_schema
     prop = document_schema()["$defs"][model]["properties"][field]
     assert _described_consts(prop) == DESCRIPTIONS[what]
 
@@ -110,7 +110,7 @@ def test_memory_flags_are_the_format_s():
 
 
 def test_the_schema_describes_protocols_and_interrupt_models():
-    from partcfg.schema import document_schema
+    from partcfg.render.json_schema import document_schema
     link = document_schema()["$defs"]["Link"]["properties"]
     protocol = link["protocol"]["anyOf"]
     assert {o.get("const"): o["description"] for o in protocol if "const" in o} == {

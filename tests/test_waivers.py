@@ -116,7 +116,7 @@ def test_inline_waiver_without_reason_and_malformed_comment(run_cli, board):
 
 
 def test_marker_inside_a_quoted_value_is_no_waiver():
-    from partcfg.waivers import inline_waivers_of
+    from partcfg.check.waivers import inline_waivers_of
 
     text = ("a: 'x # partcfg: ignore[CPU-CONFLICT] no'\n"
             "b: \"y # partcfg: ignore[CPU-CONFLICT] no\"\n"
@@ -128,7 +128,7 @@ def test_marker_inside_a_quoted_value_is_no_waiver():
 
 
 def test_waiver_comment_at_the_end_of_the_file_waives_nothing():
-    from partcfg.waivers import inline_waivers_of
+    from partcfg.check.waivers import inline_waivers_of
 
     waivers, problems = inline_waivers_of("a: 1\n# partcfg: ignore[CPU-CONFLICT] late\n", "f.yaml")
     assert waivers == []
@@ -265,7 +265,7 @@ from hypothesis import given, settings as hsettings, strategies as st  # noqa: E
                                  "CPU-CONFLICT", ",", "'", '"', "\\", " reason", "\t", ""]), max_size=30)
        .map("".join).map(lambda t: t.replace("x", "\n")))
 def test_any_text_gives_waivers_or_warnings(text):
-    from partcfg.waivers import inline_waivers_of
+    from partcfg.check.waivers import inline_waivers_of
 
     waivers, problems = inline_waivers_of(text, "f.yaml")
     lines = text.splitlines()
@@ -288,7 +288,7 @@ def test_any_tool_table_gives_settings_or_a_config_error(table):
     from pathlib import Path
 
     from partcfg.diagnostics import InputError
-    from partcfg.waivers import _settings_of
+    from partcfg.check.waivers import _settings_of
 
     try:
         found = _settings_of(Path("/p/pyproject.toml"), "[tool.partcfg]\n", table)

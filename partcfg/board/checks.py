@@ -15,10 +15,10 @@ from __future__ import annotations
 import bisect
 from typing import Callable, Iterable
 
-from .. import jailhouse as jh
+from ..formats import jailhouse as jh
 from ..diagnostics import Diagnostic, Location, error, info, warning
-from ..model import Cell, Region, System, regions_of_cell
-from ..units import format_ranges
+from ..model.system import Cell, Region, System, regions_of_cell
+from ..units import format_ranges, format_span
 from .cmdline import mem_limit_of, memmap_reserved_of
 from .facts import DEVICETREE, Board, Span, uncovered
 
@@ -27,10 +27,6 @@ CONSOLE_WORDS = {v: k for k, v in jh.CONSOLE_TYPES.items()}
 IOMMU_WORDS = {v: k for k, v in jh.IOMMU_TYPES.items()}
 RAM_HINTS = jh.MEM_EXECUTE | jh.MEM_DMA | jh.MEM_LOADABLE
 SMALL_DEVICE = 1 << 20
-
-
-def _span(start: int, end: int) -> str:
-    return f"{start:#x}-{end - 1:#x}"
 
 
 class _Cover:
@@ -152,7 +148,7 @@ class _Checker:
             gaps = self.memory.gaps(hv.phys, hv.phys + hv.size)
             if gaps:
                 self.out.append(error(
-                    "BOARD-RAM", f"the hypervisor memory ({_span(hv.phys, hv.phys + hv.size)}) is not "
+                    "BOARD-RAM", f"the hypervisor memory ({format_span(hv.phys, hv.phys + hv.size)}) is not "
                     f"in the board's memory at {self.gap_text(gaps)} ({self.memory_text()})",
                     hv.location("phys"), related=[self.board.location],
                     hint="place the hypervisor memory in RAM the board has"))
@@ -164,26 +160,26 @@ class _Checker:
                     gaps = self.memory.gaps(r.phys, r.end)
                     if gaps:
                         self.out.append(error(
-                            "BOARD-RAM", f"{_label(cell, r, index)} ({_span(r.phys, r.end)}) is RAM, but "
+                            "BOARD-RAM", f"{_label(cell, r, index)} ({format_span(r.phys, r.end)}) is RAM, but "
                             f"{self.gap_text(gaps)} is not in the board's memory ({self.memory_text()})",
                             r.location(), related=[self.board.location],
                             hint="keep RAM regions inside the board's memory nodes, or flag a "
                                  "device region io"))
                 elif not self.hardware.touches(r.phys, r.end):
                     self.out.append(warning(
-                        "BOARD-NO-DEVICE", f"no device at {_span(r.phys, r.end)}: {_label(cell, r, index)} "
+                        "BOARD-NO-DEVICE", f"no device at {format_span(r.phys, r.end)}: {_label(cell, r, index)} "
                         f"maps it, but {self.board.source} describes nothing there",
                         r.location(), related=[self.board.location],
                         hint="check the address against the board's device tree (or iomem); "
                              "remove the region if the device does not exist"))
 
     def gap_text(self, gaps: list[tuple[int, int]]) -> str:
-        return ", ".join(_span(lo, hi) for lo, hi in gaps[:3]) + (", ..." if len(gaps) > 3 else "")
+        return ", ".join(format_span(lo, hi) for lo, hi in gaps[:3]) + (", ..." if len(gaps) > 3 else "")
 
     def memory_text(self) -> str:
         if not self.board.memory:
             return "the board describes no memory"
-        parts = [f"{m.what} {_span(m.start, m.end)}" for m in sorted(self.board.memory, key=lambda m: m.start)]
+        parts = [f"{m.what} {format_span(m.start, m.end)}" for m in sorted(self.board.memory, key=lambda m: m.start)]
         return "memory: " + ", ".join(parts[:4]) + (", ..." if len(parts) > 4 else "")
 
     def check_unused_devices(self) -> None:
@@ -192,14 +188,14 @@ class _Checker:
         for device in self.board.devices:
             if not device.enabled or any(root.touches(s.start, s.end) for s in device.spans):
                 continue
-            spans = ", ".join(_span(s.start, s.end) for s in device.spans[:2])
+            spans = ", ".join(format_span(s.start, s.end) for s in device.spans[:2])
             self.out.append(info(
                 "BOARD-DEVICE-UNUSED", f"the board's device {device.path} ({spans}) is in no region of "
                 f"the root cell {self.root.name!r}", where,
                 hint="add a region for it if the root cell's Linux should use the device"))
         gic = self.board.gic
         for its in (gic.its if gic else ()):
-            spans = ", ".join(_span(s.start, s.end) for s in its.spans)
+            spans = ", ".join(format_span(s.start, s.end) for s in its.spans)
             self.out.append(info(
                 "BOARD-DEVICE-UNUSED", f"the board's GIC has an ITS ({its.path}, {spans}) that the "
                 f"hypervisor does not emulate; the root cell {self.root.name!r} cannot use it", where,
@@ -267,7 +263,7 @@ class _Checker:
             nodes = sorted({m.what for m in self.board.linux_ram
                             for lo, hi in exposed if _overlaps(lo, hi, m.start, m.end)})
             self.out.append(error(
-                "BOARD-NOT-RESERVED", f"{what} ({_span(start, end)}) is not reserved from Linux: "
+                "BOARD-NOT-RESERVED", f"{what} ({format_span(start, end)}) is not reserved from Linux: "
                 f"{self.gap_text(exposed)} is RAM the root cell's Linux may allocate "
                 f"({', '.join(nodes)}{'; ' + note if note else ''}){extra}",
                 where, related=[self.board.location],
@@ -318,7 +314,7 @@ class _Checker:
                 have = f"is {value:#x}" if value else "is not set"
                 self.out.append(error(
                     "BOARD-GIC", f"{key} {have}, but the board's GIC {what} is at {span.start:#x} "
-                    f"({span.what}, {_span(span.start, span.end)})", arm.location(key) if value
+                    f"({span.what}, {format_span(span.start, span.end)})", arm.location(key) if value
                     else arm.location(), related=related, hint=f"set {key}: {span.start:#x}"))
         if gic.maintenance_irq is not None and arm.maintenance_irq != gic.maintenance_irq:
             self.out.append(error(
@@ -355,7 +351,7 @@ class _Checker:
         frames = first.size // stride
         if frames < cpus:
             self.out.append(error(
-                "BOARD-GICR", f"the board's redistributor region {first.what} ({_span(first.start, first.end)}) "
+                "BOARD-GICR", f"the board's redistributor region {first.what} ({format_span(first.start, first.end)}) "
                 f"holds {frames} redistributor{'s' if frames != 1 else ''} of {stride:#x} bytes, but "
                 f"there are {cpus} CPUs: the redistributor of CPU "
                 f"{format_ranges(range(frames, cpus))} is missing",
@@ -404,7 +400,7 @@ class _Checker:
                 kind = unit.kind or "a kind the hypervisor has no driver for"
                 self.out.append(warning(
                     "BOARD-IOMMU-UNUSED", f"the board's IOMMU {unit.path} ({kind}, "
-                    f"{_span(unit.span.start, unit.span.end)}) is not among the platform's iommus: "
+                    f"{format_span(unit.span.start, unit.span.end)}) is not among the platform's iommus: "
                     "DMA of the devices behind it is not confined to their cells",
                     p.location("iommus") if p.iommus else p.location("arch"), related=[self.board.location],
                     hint=f"add {{type: {unit.kind}, base: {unit.span.start:#x}, size: {unit.span.size:#x}}} "
@@ -490,7 +486,7 @@ class _Checker:
             clashes += [m.what for m in self.board.memory if _overlaps(start, end, m.start, m.end)]
             if clashes:
                 self.out.append(error(
-                    "BOARD-PCI", f"the virtual PCI host's configuration window ({_span(start, end)}) "
+                    "BOARD-PCI", f"the virtual PCI host's configuration window ({format_span(start, end)}) "
                     f"lies on {', '.join(sorted(set(clashes))[:3])} of the board",
                     pci.location("mmconfig_base"), related=[self.board.location],
                     hint="move mmconfig_base to an address where the board has nothing"))

@@ -53,8 +53,7 @@ def _hex(value: int) -> str:
 
 
 def _size(value: int) -> str:
-    text = format_size(value)
-    return text if isinstance(text, str) else _hex(text)
+    return _hex(value) if value < 10 else format_size(value)
 
 
 def _node_name(path: str) -> str:

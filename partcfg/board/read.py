@@ -12,7 +12,7 @@ import tarfile
 from pathlib import Path
 
 from ..diagnostics import InputError, Location, error
-from ..files import file_bytes_of
+from ..load.files import file_bytes_of
 from .dtb import MAX_DTB_BYTES, board_of_dtb
 from .facts import Board
 from .x86 import board_of_snapshot

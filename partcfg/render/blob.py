@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import jailhouse as jh
+from ..formats import jailhouse as jh
 from ..layout import CellLayout, SystemLayout
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from ..binfmt import Array, Chars, Field, FieldType, Scalar, Struct, Union
+from ..formats.binfmt import Array, Chars, Field, FieldType, Scalar, Struct, Union
 
 PACKED = "__attribute__((packed))"
 

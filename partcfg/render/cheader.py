@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .. import ivshmem as iv
+from ..formats import ivshmem as iv
 from ..diagnostics import ConfigError, error
 from ..layout import CellLayout, SystemLayout
-from ..model import format_protocol
+from ..model.system import format_protocol
 from ..names import c_identifier_of, file_stem_of
 from ..units import format_bdf
 from .cdecl import STDINT_NAMES, c_declarations_of, c_members_of

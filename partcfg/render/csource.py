@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from .. import jailhouse as jh
-from ..binfmt import Field, Struct
+from ..formats import jailhouse as jh
+from ..formats.binfmt import Field, Struct
 from ..layout import CellLayout, SystemLayout
-from ..model import VIRTIO_DEVICES
+from ..model.system import VIRTIO_DEVICES
 from ..names import file_stem_of
 from ..units import format_bdf
 from .cdecl import c_declarations_of, c_members_of, c_number, scalar_types_of

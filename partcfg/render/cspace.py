@@ -2,7 +2,7 @@
 
 For every ivshmem device of every cell (each peer of a declared link, and every raw
 device, e.g. of an imported system), the first 128 bytes of the ivshmem v2 configuration
-space after reset (spec/ivshmem-v2.md), packed from the ``ivshmem`` declarations, and an
+space after reset (docs/format/ivshmem-v2.md), packed from the ``ivshmem`` declarations, and an
 annotated text dump of such an image (``partcfg show --cspace``). The values come from
 the cell's own layout (its PCI device entry and the region array it points at), the way
 the hypervisor derives them, so the image shows what this cell's config really says;
@@ -11,11 +11,11 @@ tests check it against the link declaration with the reader, ``ivshmem.link_view
 
 from __future__ import annotations
 
-from .. import ivshmem as iv
-from .. import jailhouse as jh
+from ..formats import ivshmem as iv
+from ..formats import jailhouse as jh
 from ..diagnostics import ConfigError, error
 from ..layout import CellLayout, PciEntry, SystemLayout
-from ..model import format_protocol
+from ..model.system import format_protocol
 from ..names import file_stem_of
 from ..units import counted, format_bdf, format_size
 
@@ -136,8 +136,7 @@ def _pin_name(pin: int) -> str:
 
 
 def _size_words(size: int) -> str:
-    text = format_size(size)
-    return f"{text}" if size else "0 (absent)"
+    return format_size(size) if size else "0 (absent)"
 
 
 def _meaning(name: str, value: int, image: dict) -> str:

@@ -17,7 +17,7 @@ output depends only on its inputs (no timestamps, no host paths).
 
 from __future__ import annotations
 
-from ..binfmt import U8, U16, U32, U64, Chars, Field, Struct
+from ..formats.binfmt import U8, U16, U32, U64, Chars, Field, Struct
 
 ELF64_EHDR = Struct("Elf64_Ehdr", [
     Field("e_ident", Chars(16)),

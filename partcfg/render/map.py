@@ -27,10 +27,10 @@ from typing import Iterable, Sequence
 import jinja2
 
 from .. import __version__
-from .. import jailhouse as jh
-from ..model import Cell, Region, System, regions_of_cell, sections_of
+from ..formats import jailhouse as jh
+from ..model.system import Cell, Region, System, regions_of_cell, sections_of
 from ..units import format_bdf, format_ranges
-from ..validate import effective_access_of
+from ..check.validate import effective_access_of
 
 # --- geometry (pixels) -------------------------------------------------------------------
 

@@ -21,8 +21,8 @@ from typing import Mapping, Sequence
 
 from .. import __version__
 from ..diagnostics import Diagnostic, Location, Severity
-from ..baseline import fingerprint_of
-from ..rules import RULES, Rule
+from ..check.baseline import fingerprint_of
+from ..check.rules import RULES, Rule
 from .annotations import display_path_of
 
 SARIF_VERSION = "2.1.0"

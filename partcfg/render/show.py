@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 
-from .. import jailhouse as jh
+from ..formats import jailhouse as jh
 from ..layout import CellLayout, SystemLayout
-from ..model import Link, sections_of
+from ..model.system import Link, sections_of
 from ..units import counted, format_bdf, format_ranges, format_size
 
 
@@ -25,8 +25,7 @@ def access_of(flags: int) -> str:
 
 
 def _size_text(size: int) -> str:
-    text = format_size(size)
-    return str(text)
+    return format_size(size)
 
 
 def cell_text_of(layout: CellLayout) -> str:

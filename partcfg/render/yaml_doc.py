@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from .. import __version__
-from ..imports import Hex, ImportedDocument
+from ..lift.blob_to_yaml import Hex, ImportedDocument
 
 WIDTH = 120
 # Plain scalars that PyYAML's scanner keeps whole in flow and block context.

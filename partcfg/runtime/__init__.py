@@ -18,7 +18,7 @@ from __future__ import annotations
 
 
 def __getattr__(name: str):
-    if name in ("run_build_dir", "RunOptions"):
+    if name == "run_build_dir":
         from . import launcher
         return getattr(launcher, name)
     raise AttributeError(name)

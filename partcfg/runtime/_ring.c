@@ -456,22 +456,29 @@ static inline void sender_put(Sender *s, const void *p, uint32_t len, uint64_t r
         s->pos = 0;
 }
 
-/* Publish the head; ring the doorbell when the receiver announced it sleeps. */
-static int sender_publish(Sender *s) {
-    store_release(s->head, s->h);
-    light_fence();
-    uint64_t g = load_acquire(s->peer_sleep);
-    if ((g & 1u) && g != s->rung_gen) {
-        s->rung_gen = g;
-        s->doorbells++;
-        if (s->doorbell != Py_None) {
-            PyObject *r = PyObject_CallNoArgs(s->doorbell);
+/* Ring the peer's doorbell once per sleep: when its sleep generation is odd (asleep) and
+ * not the one already rung. Sender and receiver share it; -1 when the callback raised. */
+static int ring_doorbell_if_asleep(const volatile uint64_t *peer_sleep, uint64_t *rung_gen,
+                                   unsigned long long *doorbells, PyObject *doorbell) {
+    uint64_t g = load_acquire(peer_sleep);
+    if ((g & 1u) && g != *rung_gen) {
+        *rung_gen = g;
+        (*doorbells)++;
+        if (doorbell != Py_None) {
+            PyObject *r = PyObject_CallNoArgs(doorbell);
             if (!r)
                 return -1;
             Py_DECREF(r);
         }
     }
     return 0;
+}
+
+/* Publish the head; ring the doorbell when the receiver announced it sleeps. */
+static int sender_publish(Sender *s) {
+    store_release(s->head, s->h);
+    light_fence();
+    return ring_doorbell_if_asleep(s->peer_sleep, &s->rung_gen, &s->doorbells, s->doorbell);
 }
 
 static int sender_usable(Sender *s) {
@@ -882,18 +889,7 @@ static int receiver_publish_if(Receiver *r, int force) {
     store_release(r->tail, r->t);
     r->published = r->t;
     light_fence();
-    g = load_acquire(r->peer_sleep);
-    if ((g & 1u) && g != r->rung_gen) {
-        r->rung_gen = g;
-        r->doorbells++;
-        if (r->doorbell != Py_None) {
-            PyObject *x = PyObject_CallNoArgs(r->doorbell);
-            if (!x)
-                return -1;
-            Py_DECREF(x);
-        }
-    }
-    return 0;
+    return ring_doorbell_if_asleep(r->peer_sleep, &r->rung_gen, &r->doorbells, r->doorbell);
 }
 
 static int receiver_usable(Receiver *r) {

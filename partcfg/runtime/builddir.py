@@ -1,7 +1,7 @@
 """Runtime, step 1: a build directory -> the systems it holds, read from built artifacts.
 
 The runtime reads what ``partcfg build`` wrote, never YAML: the ``.cell`` blobs (decoded
-by ``partcfg.blobread``) and, per cell, the ``<cell>/<link>.cspace`` configuration-space
+by ``partcfg.load.blob``) and, per cell, the ``<cell>/<link>.cspace`` configuration-space
 images (and, to name a system built flat, the first lines of its firmware headers). Like the hypervisor, it pairs the peers of a link by the ivshmem device's BDF
 alone (device type 3; ``ivshmem.links_by_bdf``, the pairing validation and import use
 too) and refuses a set of blobs the hypervisor would refuse:
@@ -18,11 +18,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import jailhouse as jh
-from ..blobread import ParsedBlob, parsed_blob_file
+from ..formats import jailhouse as jh
+from ..load.blob import ParsedBlob, parsed_blob_file
 from ..diagnostics import BlobError, Diagnostic, InputError, Location, error
-from ..files import file_bytes_of
-from ..ivshmem import link_view_of, links_by_bdf
+from ..load.files import file_bytes_of
+from ..formats.ivshmem import link_view_of, links_by_bdf
 from ..units import format_bdf
 
 CELL_SUFFIX = ".cell"

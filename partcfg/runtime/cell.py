@@ -119,7 +119,7 @@ class CellRuntime:
         """Find every link like a guest driver: image -> capability -> addresses ->
         this cell's memory map; compare with the device entry of the blob."""
         from ..diagnostics import BlobError
-        from ..ivshmem import link_view_of
+        from ..formats.ivshmem import link_view_of
 
         views, image_problems = {}, []
         for stem, path in sorted(self.images.items()):

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..diagnostics import InputError, did_you_mean, error
 from .builddir import scenarios_in, system_build_of, system_dirs_of, system_name_in_headers_of
 from .plan import memory_plan_of
-from .report import Check, RunReport, SystemRun, diagnostic_of_dict
+from .run_report import Check, RunReport, SystemRun, diagnostic_of_dict
 from .supervisor import EXCHANGE_COUNT
 from .spawn import module_command
 from .transport import readable

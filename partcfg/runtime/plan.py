@@ -21,7 +21,7 @@ import bisect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .. import jailhouse as jh
+from ..formats import jailhouse as jh
 from ..diagnostics import Diagnostic, InputError, error
 
 if TYPE_CHECKING:  # the cell processes import this module; keep their start light

@@ -1,4 +1,4 @@
-"""Runtime: the register block of one link's ivshmem devices (spec/ivshmem-v2.md), as the
+"""Runtime: the register block of one link's ivshmem devices (docs/format/ivshmem-v2.md), as the
 supervisor implements it for the cell processes. Pure state; no OS calls.
 
 Registers (BAR 0, 32-bit): 0x00 ID (read-only), 0x04 maximum peers (read-only),
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ivshmem import (DOORBELL_PEER_SHIFT, DOORBELL_VECTOR_MASK, INT_CONTROL_ENABLE,
+from ..formats.ivshmem import (DOORBELL_PEER_SHIFT, DOORBELL_VECTOR_MASK, INT_CONTROL_ENABLE,
                        PRIV_CONTROL_ONESHOT, REGISTERS, VENDOR_CAP_OFFSET)
 
 REG_ID = REGISTERS.offsets["id"]

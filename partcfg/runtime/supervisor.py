@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -36,7 +35,7 @@ from .memory import SectionFiles, mapping_request_of
 from .spawn import module_command
 from .plan import ACCESS_NONE, ACCESS_R, ACCESS_RW, KIND_EMULATED, MemoryPlan, memory_plan_of
 from .registers import Interrupt, LinkRegisters
-from .report import Check, Figure, Subject, SystemRun
+from .run_report import Check, Figure, Subject, SystemRun
 from .transport import AREA_OUTPUT, readable
 from ..diagnostics import InputError, error
 
@@ -911,17 +910,6 @@ class Supervisor:
                     value = rb["messages"] / rb["elapsed"]
                     subject.figures.append(Figure(what, value, "msg/s",
                                                   f"{pair}, {rb['messages']} messages"))
-
-
-def _raise_file_limit() -> None:
-    """Two descriptors per section plus sockets and eventfds per cell: large systems need
-    more than the usual soft limit of 1024."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass
 
 
 def supervise(directory: str, name: str | None, seconds: float, bench: bool,

@@ -1,7 +1,7 @@
 """An independent reader of Jailhouse revision-14 ``.cell`` blobs, for the tests.
 
 Written from /work/shared/spec/jailhouse-config-format.md with nothing but ``struct``:
-it shares no code with partcfg's own reader (``partcfg.blobread`` / ``partcfg.jailhouse``)
+it shares no code with partcfg's own reader (``partcfg.load.blob`` / ``partcfg.formats.jailhouse``)
 or with the runtime's memory plan, so expectations derived here can catch a mistake
 there. Offsets and sizes below are the spec's tables, typed in by hand.
 """

@@ -54,7 +54,7 @@ def whole_suite_ran(session) -> bool:
 
 
 def untriggered_rules() -> list[str]:
-    from partcfg.rules import RULES
+    from partcfg.check.rules import RULES
     return sorted(set(RULES) - SEEN - set(TRIGGERED_IN_A_CHILD))
 
 

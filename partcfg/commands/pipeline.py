@@ -11,19 +11,19 @@ from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from .collector import collector_paused
-from .diagnostics import (ConfigError, Diagnostic, InputError, Location, did_you_mean, error,
+from ..gc_pause import collector_paused
+from ..diagnostics import (ConfigError, Diagnostic, InputError, Location, did_you_mean, error,
                           sorted_diagnostics)
-from .files import MAX_IMAGE_BYTES, file_bytes_of
-from .layout import layout_of_cell, layout_of_system
-from .load import load_yaml_file
-from .model import Assembly, Cell, Document, PartialDocumentError, System, assembly_of, document_of
-from .names import file_stem_of
-from .render.blob import blobs_of_system, cell_payload_of
-from .scenarios import Scenario, declared_scenarios, output_stem_of
-from .validate import diagnostics_of_assembly
+from ..load.files import MAX_IMAGE_BYTES, YAML_SUFFIXES, file_bytes_of
+from ..layout import layout_of_cell, layout_of_system
+from ..load.yaml_source import load_yaml_file
+from ..model.system import Assembly, Cell, Document, PartialDocumentError, System, assembly_of, document_of
+from ..names import file_stem_of
+from ..render import EMIT_KINDS
+from ..render.blob import blobs_of_system, cell_payload_of
+from ..model.scenarios import Scenario, declared_scenarios, output_stem_of
+from ..check.validate import diagnostics_of_assembly
 
-YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def input_files_of(paths: Sequence[str | Path]) -> list[Path]:
@@ -211,7 +211,7 @@ class _OutputSet:
     def name(self, what: str, name: str, where: Location | None) -> bool:
         """Check that the ``what`` (cell, link, system) ``name`` can be a file name; False
         (and a diagnostic) when it cannot."""
-        from .names import file_stem_problem_of
+        from ..names import file_stem_problem_of
         problem = file_stem_problem_of(name)
         if problem is None:
             return True
@@ -247,7 +247,7 @@ class _OutputSet:
         ``origin`` says which name produced the path (for the clash message). ``where``
         may be a function giving the location: it is needed only for a clash, and finding
         a position composes the file's YAML node tree (see ``load``)."""
-        from .names import is_plain_relative_path
+        from ..names import is_plain_relative_path
         if not is_plain_relative_path(rel):  # a backstop: names are checked before
             self.clashes.append(error("BUILD-NAME-FILE", f"output path {rel!r} would leave "
                                       "the output directory", _location_of(where)))
@@ -281,9 +281,8 @@ class _OutputSet:
         return self.outputs
 
 
-# --- every output of a build (issue 3: firmware-facing outputs) -----------------------------
+# --- every output of a build (the firmware-facing outputs too) -----------------------------
 
-EMIT_KINDS = ("c", "elf")
 
 
 def source_names_of(files: Sequence[str | Path]) -> dict[str, str]:
@@ -296,7 +295,7 @@ def source_names_of(files: Sequence[str | Path]) -> dict[str, str]:
         return {}
     absolute = [os.path.abspath(n) for n in names]
     common = os.path.commonpath([os.path.dirname(a) for a in absolute])
-    from .names import printable_path_of
+    from ..names import printable_path_of
     return {n: printable_path_of(Path(os.path.relpath(a, common)).as_posix())
             for n, a in zip(names, absolute)}
 
@@ -312,7 +311,7 @@ def _sources_of_documents(documents, names: dict[str, str]) -> list[str]:
 
 def elf_target_of(arch: int, target: str | None, where: Location | None) -> str:
     """The ``--target`` for an ELF object: the one given, else the architecture's own."""
-    from .render.elf import DEFAULT_TARGETS, MACHINES
+    from ..render.elf import DEFAULT_TARGETS, MACHINES
     if target is not None:
         if target not in MACHINES:
             raise InputError([error("BUILD-ELF-TARGET", f"unknown ELF target {target!r}",
@@ -340,7 +339,7 @@ def build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozens
     nothing is packed half-way and nothing is written."""
     import struct
 
-    from .binfmt import StructError
+    from ..formats.binfmt import StructError
     try:
         return _build_outputs_of(checked, emit, target, several, source_names)
     except (StructError, OverflowError, struct.error, MemoryError) as exc:
@@ -362,11 +361,11 @@ def _build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozen
     follow the blobs: below ``<system>/`` when the build has several systems.
     ``several`` and ``source_names`` describe the whole build when ``checked`` is only a
     part of it (see ``parallel``); by default they are taken from ``checked``."""
-    from .names import c_identifier_of
-    from .render.cheader import firmware_header_outputs_of
-    from .render.csource import c_source_of, c_source_outputs_of, jailhouse_headers_of
-    from .render.cspace import cspace_outputs_of
-    from .render.elf import elf_object_of
+    from ..names import c_identifier_of
+    from ..render.cheader import firmware_header_outputs_of
+    from ..render.csource import c_source_of, c_source_outputs_of, jailhouse_headers_of
+    from ..render.cspace import cspace_outputs_of
+    from ..render.elf import elf_object_of
 
     unknown = set(emit) - set(EMIT_KINDS)
     if unknown:
@@ -480,8 +479,8 @@ def _renamed_output(rel: str, renamed: dict[str, str]) -> tuple[str, bool]:
 def inmate_diagnostics_of_specs(checked: Checked, specs: Sequence[str]) -> list[Diagnostic]:
     """``check --inmate CELL=FILE``: the problems of running each image in its cell
     (``CELL`` may be ``SYSTEM/CELL`` when several systems have a cell of that name)."""
-    from .diagnostics import did_you_mean
-    from .inmate import inmate_diagnostics_of
+    from ..diagnostics import did_you_mean
+    from ..check.inmate import inmate_diagnostics_of
 
     candidates = [(s, c) for s in checked.assembly.systems for c in s.all_cells]
     candidates += [(None, c) for c in checked.assembly.standalone]
@@ -523,8 +522,8 @@ class Imported:
 
 def parsed_input_of(path: Path):
     """A blob file, or an ELF object compiled from a C config, decoded."""
-    from .blobread import parsed_blob_of
-    from .elfread import blob_bytes_of_elf
+    from ..load.blob import parsed_blob_of
+    from ..load.elf import blob_bytes_of_elf
 
     data = file_bytes_of(path, MAX_IMAGE_BYTES, "blob or ELF object")
     if data.startswith(ELF_MAGIC):
@@ -539,10 +538,10 @@ def imported_files_of(paths: Sequence[str | Path], output_dir: str | Path | None
     Each file's header comment names its input relative to ``output_dir`` (where the
     file will be written), so the text does not depend on where the import ran."""
     import os
-    from .blobread import blob_bytes_of
-    from .diagnostics import BlobError, warning
-    from .imports import imported_documents_of
-    from .render.yaml_doc import yaml_text_of
+    from ..load.blob import blob_bytes_of
+    from ..diagnostics import BlobError, warning
+    from ..lift.blob_to_yaml import imported_documents_of
+    from ..render.yaml_doc import yaml_text_of
 
     diagnostics: list[Diagnostic] = []
     blobs = []
@@ -609,8 +608,8 @@ def _yaml_name(name: str) -> str:
 def _with_inferred_scenarios(texts: dict[str, str]) -> dict[str, str]:
     """System file name -> its text with ``scenarios:`` appended, for each imported system
     whose cells are not all compatible (:func:`scenarios.inferred_scenarios`)."""
-    from .load import load_yaml_text
-    from .scenarios import inferred_scenarios
+    from ..load.yaml_source import load_yaml_text
+    from ..model.scenarios import inferred_scenarios
 
     documents = {}
     for name, text in texts.items():
@@ -633,7 +632,7 @@ def _with_inferred_scenarios(texts: dict[str, str]) -> dict[str, str]:
 
 def _rebuilt_blobs_of(texts: dict[str, str]) -> dict[str, bytes]:
     """YAML name -> the blob ``partcfg build --force`` makes of it (in memory)."""
-    from .load import load_yaml_text
+    from ..load.yaml_source import load_yaml_text
 
     documents = {}
     for name, text in texts.items():

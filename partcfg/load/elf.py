@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 
-from .diagnostics import BlobError, Location, error
+from ..diagnostics import BlobError, Location, error
 
 ELF_MAGIC = b"\x7fELF"
 _UNDEFINED_SECTIONS = ("SHN_UNDEF", "SHN_ABS", "SHN_COMMON")

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import jailhouse as jh
-from .diagnostics import BlobError, Diagnostic, Location, error, warning
+from ..formats import jailhouse as jh
+from ..diagnostics import BlobError, Diagnostic, Location, error, warning
 from .files import MAX_BLOB_BYTES, file_bytes_of
 
 SYSTEM_KIND, CELL_KIND = "system", "cell"

@@ -1,6 +1,6 @@
 """Foundation: the Jailhouse revision-14 configuration format, declared once.
 
-Every binary struct of spec/jailhouse-config-format.md is declared here with
+Every binary struct of docs/format/jailhouse-config-format.md is declared here with
 ``binfmt`` (field names are Jailhouse's own, so generated C matches its headers), next
 to the flag words partcfg's YAML uses for each bit mask. Readers, writers and C
 generators all work from these tables.
@@ -81,7 +81,7 @@ IOMMU_AMD, IOMMU_PVU = 1, 4
 
 APIC_MODES = {"auto": 0, "xapic": 1, "x2apic": 2}
 
-# ivshmem BAR masks (spec/jailhouse-config-format.md, "Usual ivshmem BAR masks")
+# ivshmem BAR masks (docs/format/jailhouse-config-format.md, "Usual ivshmem BAR masks")
 IVSHMEM_BAR_MASK_INTX = (0xFFFFF000, 0, 0, 0, 0, 0)
 IVSHMEM_BAR_MASK_MSIX = (0xFFFFF000, 0xFFFFF000, 0, 0, 0, 0)
 IVSHMEM_BAR_MASK_INTX_64K = (0xFFFF0000, 0, 0, 0, 0, 0)

@@ -1,7 +1,7 @@
 """Foundation: declarative little-endian binary structs.
 
 One declaration per binary struct drives packing, unpacking, size, field offsets and
-(later) the generated C declarations. Nothing here hand-counts an offset: sizes and
+the generated C declarations (``render/cdecl.py``). Nothing here hand-counts an offset: sizes and
 offsets are sums over the declared fields, and the ``struct`` format strings are built
 from the field types, always with an explicit ``<`` (little-endian, no padding).
 

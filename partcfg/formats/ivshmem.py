@@ -1,4 +1,4 @@
-"""Foundation: the ivshmem v2 PCI device as a guest sees it (spec/ivshmem-v2.md), declared once.
+"""Foundation: the ivshmem v2 PCI device as a guest sees it (docs/format/ivshmem-v2.md), declared once.
 
 The first 128 bytes of the configuration space each peer sees, its vendor-specific
 capability (where the guest finds the shared region, because the region is not
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, TypeVar
 
 from .binfmt import U8, U16, U32, U64, Array, Field, Struct
-from .diagnostics import BlobError, Location, error
+from ..diagnostics import BlobError, Location, error
 
 VENDOR_ID = 0x110A
 DEVICE_ID = 0x4106

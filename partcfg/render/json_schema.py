@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .model import Document
+from ..model.system import Document
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_TITLE = "partcfg system description"
@@ -64,7 +64,7 @@ def document_schema() -> dict:
     schema.update(_with_yaml_defaults(generated, generated.get("$defs", {})))
     schema["title"] = SCHEMA_TITLE
     schema["description"] = (
-        "One partcfg YAML file. Generated from partcfg's input models (partcfg/model.py) by "
+        "One partcfg YAML file. Generated from partcfg's input models (partcfg/model/system.py) by "
         "'partcfg schema'; do not edit. " + generated.get("description", ""))
     return schema
 

@@ -18,16 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from . import jailhouse as jh
+from .formats import jailhouse as jh
 from .diagnostics import (ConfigError, Diagnostic, InputError, Location, Severity, error,
                           sorted_diagnostics)
 from .layout import system_header_of
-from .model import (Assembly, Cell, Link, PciDevice, Region, System, assembly_of, document_of,
+from .load.files import YAML_SUFFIXES
+from .model.system import (Assembly, Cell, Link, PciDevice, Region, System, assembly_of, document_of,
                     regions_of_cell)
-from .units import counted, format_bdf, format_flags, format_ranges, format_size
-from .validate import effective_access_of
+from .units import counted, format_bdf, format_flags, format_ranges, format_size, format_span
+from .check.validate import effective_access_of
 
-YAML_SUFFIXES = (".yaml", ".yml")
 BLOB_SUFFIX = ".cell"
 ACCESS_WORDS = (("READ", jh.MEM_READ), ("WRITE", jh.MEM_WRITE), ("EXECUTE", jh.MEM_EXECUTE),
                 ("DMA", jh.MEM_DMA))
@@ -88,7 +88,7 @@ def _files_of(path: Path) -> tuple[str, list[Path]]:
 def side_of(path: str | Path) -> Side:
     """Read one side: a YAML file, a blob, or a directory of either. Problems that leave no
     model to compare (unreadable files, schema errors, bad blobs) raise InputError."""
-    from .load import SourceDoc, load_yaml_file
+    from .load.yaml_source import SourceDoc, load_yaml_file
 
     path = Path(path)
     kind, files = _files_of(path)
@@ -103,8 +103,8 @@ def side_of(path: str | Path) -> Side:
             except ConfigError as exc:
                 problems.extend(exc.diagnostics)
     else:
-        from .blobread import parsed_blob_file
-        from .imports import imported_documents_of
+        from .load.blob import parsed_blob_file
+        from .lift.blob_to_yaml import imported_documents_of
 
         blobs = []
         for f in files:
@@ -130,12 +130,8 @@ def side_of(path: str | Path) -> Side:
 
 # --- small formatting helpers --------------------------------------------------------------------
 
-def _span(start: int, end: int) -> str:
-    return f"{start:#x}-{end - 1:#x}"
-
-
 def _size(size: int) -> str:
-    return str(format_size(size))
+    return format_size(size)
 
 
 def _access_text(bits: int) -> str:
@@ -237,7 +233,7 @@ def system_changes_of(old: System, new: System) -> list[Change]:
 
 def _scenarios_by_name(system: System) -> dict[str, list[str]]:
     """Scenario name -> the keys of its non-root cells (empty: no scenarios declared)."""
-    from .scenarios import cell_key, declared_scenarios
+    from .model.scenarios import cell_key, declared_scenarios
     return {s.name: sorted({cell_key(system, c) for c in s.cells} | {e for e, _ in s.unknown})
             for s in declared_scenarios(system) or []}
 
@@ -356,7 +352,7 @@ def _region_pairs(old: list[Region], new: list[Region]):
 
 
 def _region_text(r: Region) -> str:
-    where = "communication region" if r.flags & jh.MEM_COMM_REGION else _span(r.phys, r.end)
+    where = "communication region" if r.flags & jh.MEM_COMM_REGION else format_span(r.phys, r.end)
     name = f"region {r.name!r}" if r.name else "region"
     return f"{name} {where} ({_size(r.size)}, {_flag_text(r.flags, jh.MEM_FLAGS)})"
 
@@ -369,10 +365,10 @@ def _cell_changes(system: str, old: Cell, new: Cell, old_regions: list[Region],
     for a, b in pairs:
         what = []
         if a.phys != b.phys and not b.flags & jh.MEM_COMM_REGION:
-            what.append(f"moved {_span(a.phys, a.end)} -> {_span(b.phys, b.end)}")
+            what.append(f"moved {format_span(a.phys, a.end)} -> {format_span(b.phys, b.end)}")
         if a.size != b.size:
             what.append(f"resized {_size(a.size)} -> {_size(b.size)}"
-                        + ("" if a.phys != b.phys else f" ({_span(a.phys, a.end)} -> {_span(b.phys, b.end)})"))
+                        + ("" if a.phys != b.phys else f" ({format_span(a.phys, a.end)} -> {format_span(b.phys, b.end)})"))
         if a.virt != b.virt:
             what.append(f"seen at {b.virt:#x} instead of {a.virt:#x}")
         if a.flags != b.flags:
@@ -381,7 +377,7 @@ def _cell_changes(system: str, old: Cell, new: Cell, old_regions: list[Region],
                     ([f"-{_flag_text(lost, jh.MEM_FLAGS)}"] if lost else [])
             what.append("flags " + " ".join(parts))
         label = f"region {b.name!r}" if b.name else (f"region {a.name!r}" if a.name else
-                                                      f"region at {_span(a.phys, a.end)}")
+                                                      f"region at {format_span(a.phys, a.end)}")
         kind = "region-moved" if a.phys != b.phys else ("region-resized" if a.size != b.size else "region-changed")
         out.append(Change(system, kind, f"cell {cell}: {label} " + ", ".join(what), cell,
                           {"old": _region_facts(a), "new": _region_facts(b)}))
@@ -547,12 +543,12 @@ def _access_changes(system: str, old: System, new: System, common: set[str]) -> 
             where = f" ({', '.join(shown)})" if shown else ""
             if gained:
                 out.append(Change(system, "access-gained",
-                                  f"{name} gains {_access_text(gained)} on {_span(s, e)}{where}", name,
+                                  f"{name} gains {_access_text(gained)} on {format_span(s, e)}{where}", name,
                                   {"start": s, "end": e, "access": _access_text(gained).split(", "),
                                    "regions": labels}))
             if lost:
                 out.append(Change(system, "access-lost",
-                                  f"{name} loses {_access_text(lost)} on {_span(s, e)}{where}", name,
+                                  f"{name} loses {_access_text(lost)} on {format_span(s, e)}{where}", name,
                                   {"start": s, "end": e, "access": _access_text(lost).split(", "),
                                    "regions": labels}))
     return out
@@ -631,7 +627,7 @@ def _link_changes(system: str, old: System, new: System) -> list[Change]:
     for name, a, b in pairs:
         if a is None:
             out.append(Change(system, "link-added", f"link {name} added ({format_bdf(b['bdf'])}, "
-                              f"{_span(b['base'], b['base'] + _link_size(b))}, peers {', '.join(b['peers'])})",
+                              f"{format_span(b['base'], b['base'] + _link_size(b))}, peers {', '.join(b['peers'])})",
                               details={"link": name}))
             continue
         what = []

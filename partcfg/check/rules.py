@@ -1,7 +1,7 @@
 """Foundation: the registry of every rule id partcfg can emit.
 
 Each diagnostic names a rule; this module says what each rule means, how severe it is by
-default and how to fix it. Machine-readable outputs (SARIF ``rules``, ``partcfg rules``)
+default and how to fix it. Machine-readable outputs (SARIF ``rules``, the JSON report)
 are rendered from :data:`RULES`. A test greps the sources for rule ids and fails when one
 is missing here, so a new ``error("X-Y", ...)`` must be registered in the same change.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .diagnostics import Severity
+from ..diagnostics import Severity
 
 E, W, I = Severity.ERROR, Severity.WARNING, Severity.INFO
 
@@ -508,7 +508,7 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("LINK-PERMISSION", E, "A peer's access to a link section is wrong",
      "Each peer maps the state table read-only (the hypervisor writes it), the read/write "
      "section read/write, its own output section read/write and every other output "
-     "section read-only (spec/ivshmem-v2.md). Judged for every ivshmem device, raw ones "
+     "section read-only (docs/format/ivshmem-v2.md). Judged for every ivshmem device, raw ones "
      "included.",
      "Fix the named region's flags."),
     ("LINK-MISMATCH", E, "Peers disagree on a link",
@@ -612,7 +612,7 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("COLLECT-READ", E, "A file of the running machine cannot be read",
      "partcfg collect could not read /proc/iomem (or another file it gathers).",
      "Run partcfg collect as root on the target machine."),
-    # --- firmware-facing outputs (issue 3): build options, config-space images, ELF -------
+    # --- firmware-facing outputs: build options, config-space images, ELF -------
     ("BUILD-EMIT", E, "Unknown output kind",
      "--emit names an output kind partcfg does not write.",
      "Use --emit c (Jailhouse-style C sources) or --emit elf (linkable ELF objects)."),
@@ -722,8 +722,3 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
 
 RULES: dict[str, Rule] = {rid: Rule(rid, sev, title, desc, hlp)
                           for rid, sev, title, desc, hlp in _TABLE}
-
-
-def rule_of(rule_id: str) -> Rule | None:
-    """The registered rule with this id, or None."""
-    return RULES.get(rule_id)

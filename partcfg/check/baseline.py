@@ -43,7 +43,7 @@ from typing import Any, Callable, Sequence
 
 import yaml
 
-from .diagnostics import ConfigError, Diagnostic, InputError, Location, Severity, error
+from ..diagnostics import ConfigError, Diagnostic, InputError, Location, Severity, error
 
 BASELINE_VERSION = 1
 VERSION_KEY = "partcfg-baseline"
@@ -137,7 +137,7 @@ def node_path_of(root: yaml.Node | None, line: int, column: int) -> str:
 
 
 def _root_node_of(text: str, file: str) -> yaml.Node | None:
-    from .load import load_yaml_text
+    from ..load.yaml_source import load_yaml_text
     try:
         return load_yaml_text(text, file).tree()
     except ConfigError:

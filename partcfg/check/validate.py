@@ -19,15 +19,15 @@ import heapq
 from dataclasses import dataclass, replace
 from typing import Iterable, NamedTuple
 
-from . import jailhouse as jh
-from .collector import collector_paused
-from .diagnostics import Diagnostic, Location, did_you_mean, error, info, warning
-from .model import (Assembly, Cell, Link, LinkPlacement, PciDevice, PciLinkPlacement, Region,
+from ..formats import jailhouse as jh
+from ..gc_pause import collector_paused
+from ..diagnostics import Diagnostic, Location, did_you_mean, error, info, warning
+from ..model.system import (Assembly, Cell, Link, LinkPlacement, PciDevice, PciLinkPlacement, Region,
                     System, cell_arch, peer_links_of, regions_of_cell, sections_of,
                     unreadable_keys_of, unreadable_of)
-from .ivshmem import links_by_bdf
-from .scenarios import Scenario, cell_key, conflicts_between, declared_scenarios, sub_system
-from .units import format_bdf, format_ranges
+from ..formats.ivshmem import links_by_bdf
+from ..model.scenarios import Scenario, cell_key, conflicts_between, declared_scenarios, sub_system
+from ..units import format_bdf, format_ranges, format_span
 
 PAGE = jh.PAGE_SIZE
 READ, WRITE, EXECUTE, DMA = jh.MEM_READ, jh.MEM_WRITE, jh.MEM_EXECUTE, jh.MEM_DMA
@@ -247,7 +247,7 @@ def _several(noun: str, numbers: list[int] | set[int]) -> tuple[str, str]:
 def _span(start: int, end: int) -> str:
     """A byte range as first-last address (a range past the 64-bit space, which MEM-WRAP
     reports, is shown up to its last possible address)."""
-    return f"{min(start, ADDRESS_LIMIT - 1):#x}-{min(end, ADDRESS_LIMIT) - 1:#x}"
+    return format_span(min(start, ADDRESS_LIMIT - 1), min(end, ADDRESS_LIMIT))
 
 
 ADDRESS_LIMIT = 1 << 64
@@ -1312,7 +1312,7 @@ def _check_domains(label: str, peers: list[tuple[str, int, Location | None]],
 
 def _check_peer_permissions(label: str, cell: str, dev: PciDevice, regions: list[Region],
                             start: int, out: list[Diagnostic]) -> None:
-    """A raw device's entries must give its cell what spec/ivshmem-v2.md gives a peer:
+    """A raw device's entries must give its cell what docs/format/ivshmem-v2.md gives a peer:
     the state table read-only, the read/write section read/write, its own output section
     read/write, the others read-only (writing another peer's output section is reported,
     on the effective-access map, by LINK-TX-WRITE)."""

@@ -21,11 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import jailhouse as jh
-from .diagnostics import Location
-from .ivshmem import links_by_bdf
-from .model import Cell, PciDevice, System
-from .names import file_stem_of
+from ..formats import jailhouse as jh
+from ..diagnostics import Location
+from ..formats.ivshmem import links_by_bdf
+from .system import Cell, PciDevice, System
+from ..names import file_stem_of
 
 
 def _stem_of(cell: Cell) -> str:

@@ -16,7 +16,7 @@ from typing import Sequence
 
 from .baseline import (ABSENT, UNCHANGED, Entry, baseline_bytes_of, compared_with,
                        diagnostic_of_entry, entries_of)
-from .diagnostics import Diagnostic, sorted_diagnostics
+from ..diagnostics import Diagnostic, sorted_diagnostics
 from .waivers import ProjectSettings, Waiver, waived_of
 
 

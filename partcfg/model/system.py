@@ -4,7 +4,7 @@ Second step of the flow (imports ``load`` and the foundations). Human forms (``4
 ``0-3,6``, ``00:0e.0``, flag words) become integers here; every model object remembers
 the YAML node it came from (``source``), so later layers can point at it. Files are
 grouped into systems by their ``system:`` name. The meaning of a link for each peer
-(its regions and their permissions, spec/ivshmem-v2.md) is part of the model too,
+(its regions and their permissions, docs/format/ivshmem-v2.md) is part of the model too,
 because validation judges the effective access that results from it. A schema problem
 costs only its node: the rest of the file still becomes a Document, which remembers what
 it could not declare so that nothing is reported twice (see ``document_of``).
@@ -21,12 +21,12 @@ from typing import Annotated, Any, Callable, Iterable, Mapping, Union
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field,
                       PrivateAttr, Tag, ValidationError, WithJsonSchema)
 
-from . import jailhouse as jh
-from .collector import collector_paused
-from .diagnostics import ConfigError, Diagnostic, Location, did_you_mean, error
-from .load import DecimalInt, SourceDoc
-from .units import WordError, parse_bdf, parse_cpu_numbers, parse_cpu_set, parse_flags, parse_int, parse_size
-from .vocabulary import DESCRIPTIONS, enum_schema_of, known_words_text
+from ..formats import jailhouse as jh
+from ..gc_pause import collector_paused
+from ..diagnostics import ConfigError, Diagnostic, Location, did_you_mean, error
+from ..load.yaml_source import DecimalInt, SourceDoc
+from ..units import WordError, parse_bdf, parse_cpu_numbers, parse_cpu_set, parse_flags, parse_int, parse_size
+from ..formats.vocabulary import DESCRIPTIONS, enum_schema_of, known_words_text
 
 # --- scalar types: human forms in, integers out ------------------------------------------
 
@@ -985,7 +985,7 @@ def _add_links(system: System, doc: Document, result: Assembly) -> None:
         system.links[name] = link
 
 
-# --- what a link means for each peer (spec/ivshmem-v2.md) -----------------------------------
+# --- what a link means for each peer (docs/format/ivshmem-v2.md) -----------------------------------
 
 @dataclass(frozen=True)
 class Region:

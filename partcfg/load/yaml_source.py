@@ -24,8 +24,8 @@ from typing import Any, Sequence
 
 import yaml
 
-from .collector import collector_paused
-from .diagnostics import ConfigError, Diagnostic, InputError, Location, error
+from ..gc_pause import collector_paused
+from ..diagnostics import ConfigError, Diagnostic, InputError, Location, error
 from .files import file_bytes_of
 
 try:  # libyaml's composer is several times faster; marks are the same
@@ -52,8 +52,6 @@ _NULLS = {"", "~", "null", "Null", "NULL"}
 _BOOLS = {"true": True, "True": True, "TRUE": True,
           "false": False, "False": False, "FALSE": False}
 MAX_DEPTH = 64
-
-Path_ = tuple  # a path into the data: keys and list indices
 
 
 @dataclass

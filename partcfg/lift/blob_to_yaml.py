@@ -9,7 +9,7 @@ idiomatic form for is kept raw (numbers in flag lists, ``caps_start``, ``cpu_set
 ``id``, padding); whatever cannot be kept at all is named in an IMPORT-INEXACT warning.
 
 Blobs of one system imported together are related: cell blobs join the system blob's
-system, and ivshmem devices whose peers agree exactly (spec/ivshmem-v2.md) are lifted
+system, and ivshmem devices whose peers agree exactly (docs/format/ivshmem-v2.md) are lifted
 into ``links:`` of the system file, with ``- link: NAME`` placements at the original
 array positions so that the rebuilt arrays are identical. Link semantics are taken from
 ``model`` (``Link``, ``link_regions_of``), the same code the build uses.
@@ -23,12 +23,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from . import jailhouse as jh
-from .blobread import SYSTEM_KIND, ParsedBlob, ParsedCell
-from .diagnostics import Diagnostic, Location, info, warning
-from .ivshmem import links_by_bdf
-from .model import VIRTIO_DEVICES, Link, format_protocol, link_regions_of
-from .units import format_bdf, format_flags, format_ranges, format_size
+from ..formats import jailhouse as jh
+from ..load.blob import SYSTEM_KIND, ParsedBlob, ParsedCell
+from ..diagnostics import Diagnostic, Location, info, warning
+from ..formats.ivshmem import links_by_bdf
+from ..model.system import VIRTIO_DEVICES, Link, format_protocol, link_regions_of
+from ..units import format_bdf, format_flags, format_ranges, size_in_units
 
 INEXACT = "IMPORT-INEXACT"
 
@@ -56,8 +56,7 @@ class ImportedDocument:
 
 def _size(value: int) -> str | int:
     """``4K``, ``1M`` where exact, else hex (never decimal: one style for every length)."""
-    text = format_size(value)
-    return text if isinstance(text, str) and not text.startswith("0x") else Hex(value)
+    return size_in_units(value) or Hex(value)
 
 
 def _small(value: int) -> int:

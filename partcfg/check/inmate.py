@@ -21,10 +21,10 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from . import jailhouse as jh
-from .diagnostics import Diagnostic, Location, error
-from .model import Cell, Region, System, regions_of_cell
-from .units import format_size
+from ..formats import jailhouse as jh
+from ..diagnostics import Diagnostic, Location, error
+from ..model.system import Cell, Region, System, regions_of_cell
+from ..units import format_size, format_span
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _span(start: int, end: int) -> str:
-    return f"{start:#x}-{end - 1:#x} ({format_size(end - start)})"
+    return f"{format_span(start, end)} ({format_size(end - start)})"
 
 
 def _region_label(region: Region) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
-from ..diff import Change
+from ..semantic_diff import Change
 
 
 def diff_text_of(changes: Sequence[Change]) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .diagnostics import Diagnostic, PartcfgError, Severity, sorted_diagnostics
+from ..diagnostics import Diagnostic, PartcfgError, Severity, sorted_diagnostics
 
 JOBS_VARIABLE = "PARTCFG_JOBS"
 # below this many systems a pool costs more than it saves (measured with bench/tree.py)

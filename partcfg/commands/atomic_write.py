@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import Mapping
 
-from .diagnostics import InputError, Location, error
+from ..diagnostics import InputError, Location, error
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -118,7 +118,7 @@ def write_outputs(outdir: Path, outputs: Mapping[str, bytes]) -> list[Path]:
     """Write every output below ``outdir`` without following a symbolic link below it;
     InputError (exit 2) when the disk says no. Every directory is opened (and checked)
     before the first file is written, so a refused build writes nothing."""
-    from .names import is_plain_relative_path
+    from ..names import is_plain_relative_path
     rels = sorted(outputs)
     bad = [rel for rel in rels if not is_plain_relative_path(rel)]
     if bad:  # the pipeline refuses such names first; this guards every other caller

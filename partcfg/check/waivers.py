@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .diagnostics import (Diagnostic, InputError, Location, Severity, did_you_mean, error,
+from ..diagnostics import (Diagnostic, InputError, Location, Severity, did_you_mean, error,
                           warning)
 from .rules import RULES
 

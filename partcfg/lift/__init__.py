@@ -1,0 +1,1 @@
+"""The reverse path: decoded blobs -> partcfg YAML documents (``partcfg import``)."""
