@@ -95,6 +95,57 @@ def test_jobs_from_the_environment():
     assert jobs_of({}) >= 1
 
 
+def test_jobs_follow_the_threads_running_now():
+    """Idle cores are counted by what runs now (the 4th field of /proc/loadavg, this
+    process among it), not by the 1-minute average, which still counts the previous
+    command of a script."""
+    from partcfg.commands.parallel import jobs_of
+    cores = len(os.sched_getaffinity(0))
+    assert jobs_of({}, "9.00 9.00 9.00 1/120 4242") == cores       # only this process runs
+    assert jobs_of({}, "0.00 0.00 0.00 2/120 4242") == max(1, cores - 1)
+    assert jobs_of({}, "0.00 0.00 0.00 99/120 4242") == 1         # every core busy: no pool
+    assert jobs_of({"PARTCFG_JOBS": "3"}, "0.00 0.00 0.00 99/120 4242") == 3
+
+
+_FIRST_TAKEN = "first-share-taken"
+_HOLD_SECONDS = 20
+
+
+def _loaded_holding_back_the_last(paths):
+    """A worker's loader that finishes the share holding the last file only once the
+    consumer has taken the first file (a marker file), or after _HOLD_SECONDS."""
+    import time
+    from partcfg.commands import pipeline
+    if paths[-1].name == "zz-last.yaml":
+        deadline = time.monotonic() + _HOLD_SECONDS
+        while not (paths[0].parent / _FIRST_TAKEN).exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return pipeline.__dict__["_loaded_by_worker"](paths)
+
+
+def test_loaded_shares_are_handed_on_as_they_arrive(tmp_path, monkeypatch):
+    """The pipeline models the first files while the workers still read the rest: the
+    first file comes back before the last share is done."""
+    import time
+    from partcfg.commands import pipeline
+    for i in range(7):
+        (tmp_path / f"c{i}.yaml").write_text(f"system: s\ncell: {{name: c{i}, cpus: [{i}]}}\n")
+    (tmp_path / "zz-last.yaml").write_text("system: s\ncell: {name: last}\n")
+    files = sorted(tmp_path.glob("*.yaml"))
+    monkeypatch.setenv("PARTCFG_JOBS", "2")
+    monkeypatch.setattr(pipeline, "PARALLEL_LOAD_MIN_FILES", 2)
+    monkeypatch.setattr(pipeline, "_loaded_by_worker", pipeline._loaded, raising=False)
+    monkeypatch.setattr(pipeline, "_loaded", _loaded_holding_back_the_last)
+    start = time.monotonic()
+    results = pipeline._loaded_files(files, True)
+    kind, first = next(results)
+    (tmp_path / _FIRST_TAKEN).touch()
+    rest = list(results)
+    assert time.monotonic() - start < _HOLD_SECONDS / 2
+    assert kind == "ok" and first.file == str(files[0])
+    assert [s.file for _, s in rest] == [str(f) for f in files[1:]]
+
+
 def _run_on_terminal(args, env):
     """Run partcfg with stderr on a pseudo-terminal; returns (code, what the terminal got)."""
     master, slave = pty.openpty()

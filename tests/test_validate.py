@@ -773,3 +773,89 @@ def test_rule_id_scan_finds_calls_and_tables():
               '_RULE_OF = {"kind": "SCHEMA-NEW-KIND"}\n'
               'TEXT = "UTF-8"\n')
     assert set(rule_ids_in({"sample.py": sample})) == {"NEW-CALL", "OTHER-CALL", "SCHEMA-NEW-KIND"}
+
+
+# --- what the speed work (issue 13) must not change, and must keep cheap --------------------
+
+def _bench_system_sources(cells: int) -> dict:
+    """bench/validate.py's generated system (valid, ``cells`` cells with a 2-peer link per
+    pair), each file loaded as the pipeline loads it."""
+    import sys
+    sys.path.insert(0, str(ROOT / "bench"))
+    import validate as bench_validate  # bench/validate.py
+    texts = bench_validate.system_texts(bench_validate.system_data(cells, False))
+    return {name: load_yaml_text(text, name) for name, text in texts.items()}
+
+
+def test_a_valid_system_never_composes_the_links_file():
+    """Positions are found on demand (composing the file's node tree and walking it); a
+    valid system asks for none of the links file's: the PCI-domain rule used to ask for
+    every link's position up front, walking the whole links mapping once per link."""
+    sources = _bench_system_sources(8)
+    assert all(s.root is None for s in sources.values())  # read by the simple path
+    assembly = model.assembly_of([model.document_of(s) for s in sources.values()])
+    assert validate.diagnostics_of_assembly(assembly) == []
+    assert sources["links.yaml"].root is None
+
+
+def test_domain_disagreement_still_points_at_both_peers():
+    """The positions the PCI-domain rule now finds lazily are the ones it found eagerly:
+    cell2's ``peer_domains`` entry, and cell1's, the link's own ``domain``."""
+    sources = _bench_system_sources(4)
+    lines = sources["links.yaml"].text.splitlines()
+    line = next(n for n, x in enumerate(lines, 1) if x.startswith("  l1:"))
+    assert "domain: 1," in lines[line - 1] and "peers: [cell1, cell2]" in lines[line - 1]
+    lines[line - 1] = lines[line - 1].replace("peers: [cell1, cell2]",
+                                              "peers: [cell1, cell2], peer_domains: {cell2: 2}")
+    sources["links.yaml"] = load_yaml_text("\n".join(lines) + "\n", "links.yaml")
+    assembly = model.assembly_of([model.document_of(s) for s in sources.values()])
+    found = [d for d in validate.diagnostics_of_assembly(assembly) if d.rule == "LINK-DOMAIN"]
+    assert len(found) == 1
+    where, first = found[0].location, found[0].related[0]
+    assert (where.file, where.line, first.file, first.line) == ("links.yaml", line, "links.yaml", line)
+    assert lines[line - 1][where.column - 1:].startswith("2}")
+    assert lines[line - 1][first.column - 1:].startswith("1, base:")
+
+
+def test_declared_regions_are_the_dataclass_they_claim_to_be():
+    """regions_of_cell builds declared regions without the dataclass constructor; they
+    must equal what the constructor gives, field for field."""
+    import dataclasses
+    doc = model.document_of(load_yaml_text(
+        "system: s\ncell:\n  name: c\n  memory:\n    - {name: a, phys: 0x1000, size: 4K, flags: [read]}\n"
+        "    - {phys: 0x2000, virt: 0x0, size: 8K, flags: [read, write]}\n", "c.yaml"))
+    regions = model.regions_of_cell(None, doc.cell)
+    expected = [model.Region(0x1000, 0x1000, 0x1000, jh.MEM_FLAGS["read"], "declared",
+                             doc.cell.memory[0].source, name="a"),
+                model.Region(0x2000, 0, 0x2000, jh.MEM_FLAGS["read"] | jh.MEM_FLAGS["write"],
+                             "declared", doc.cell.memory[1].source)]
+    assert regions == expected
+    assert [vars(r) for r in regions] == [{f.name: getattr(e, f.name) for f in dataclasses.fields(e)}
+                                         for e in expected]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        regions[0].phys = 0
+
+
+def test_every_model_object_knows_its_source():
+    """_attach_sources looks only into the fields that can hold model objects; every model
+    object of a document that uses every nesting still gets its position."""
+    doc = model.document_of(load_yaml_file(FIXTURES / "base.yaml"))
+    seen = []
+
+    def walk(value, path):
+        if isinstance(value, model.Node):
+            seen.append(type(value).__name__)
+            assert value.source is not None and value.source.path == path, path
+            for name, item in value.__dict__.items():
+                walk(item, path + (name,))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, path + (i,))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, path + (key,))
+
+    walk(doc, ())
+    assert {"Document", "Cell", "MemoryRegion", "Irqchip", "PciDevice"} <= set(seen)
+    assert model._fields_with_nodes(model.MemoryRegion) == ()
+    assert set(model._fields_with_nodes(model.Cell)) >= {"memory", "irqchips", "pci_devices", "console"}

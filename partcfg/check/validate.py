@@ -17,7 +17,8 @@ from __future__ import annotations
 import bisect
 import heapq
 from dataclasses import dataclass, replace
-from typing import Iterable, NamedTuple
+from functools import partial
+from typing import Callable, Iterable, NamedTuple
 
 from ..formats import jailhouse as jh
 from ..gc_pause import collector_paused
@@ -1152,9 +1153,9 @@ def _declared_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView
                                  "is no peer of the link", link.location("peer_domains", peer, key=True),
                                  hint=did_you_mean(peer, link.peers) or "name one of the peers"))
         _check_domains(label, [(peer, link.domain_of_peer(i),
-                                link.location("peer_domains", peer) if peer in link.peer_domains
-                                else link.location("domain") if "domain" in link.model_fields_set
-                                else link.location(key=True))
+                                partial(link.location, "peer_domains", peer) if peer in link.peer_domains
+                                else partial(link.location, "domain") if "domain" in link.model_fields_set
+                                else partial(link.location, key=True))
                                for i, peer in enumerate(link.peers)], out)
         domains = {link.domain_of_peer(i) for i in range(len(link.peers))} or {link.domain}
         views.append(_LinkView(label, domains, link.bdf, link, ("<name>",), peers,
@@ -1221,8 +1222,9 @@ def _raw_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView]:
         ref_ci, ref, ref_start = members[0]
         label = f"ivshmem device {_bdf_text(ref.domain, bdf)}"
         ref_cell = facts.cells[ref_ci].name
-        _check_domains(label, [(facts.cells[ci].name, dev.domain, dev.location("domain")
-                                if "domain" in dev.model_fields_set else dev.location("bdf"))
+        _check_domains(label, [(facts.cells[ci].name, dev.domain,
+                                partial(dev.location, "domain" if "domain" in dev.model_fields_set
+                                        else "bdf"))
                                for ci, dev, _ in members], out)
 
         def layout_of(ci: int, dev: PciDevice, start: int | None):
@@ -1289,11 +1291,13 @@ def _raw_link_views(facts: _Facts, out: list[Diagnostic]) -> list[_LinkView]:
     return views
 
 
-def _check_domains(label: str, peers: list[tuple[str, int, Location | None]],
+def _check_domains(label: str, peers: list[tuple[str, int, Callable[[], Location | None]]],
                    out: list[Diagnostic]) -> None:
     """One warning per link whose peers' device entries disagree on the PCI domain: the
-    hypervisor pairs by BDF alone, so they are still one link."""
-    by_domain: dict[int, list[tuple[str, Location | None]]] = {}
+    hypervisor pairs by BDF alone, so they are still one link. Each peer's position is a
+    function, called only for a finding: finding a position composes the file's YAML node
+    tree and walks it (see ``load.yaml_source``), for every link of a big links file."""
+    by_domain: dict[int, list[tuple[str, Callable[[], Location | None]]]] = {}
     for name, domain, where in peers:
         by_domain.setdefault(domain, []).append((name, where))
     if len(by_domain) < 2:
@@ -1305,7 +1309,7 @@ def _check_domains(label: str, peers: list[tuple[str, int, Location | None]],
     first, second = groups[0][1][0], groups[1][1][0]
     out.append(warning("LINK-DOMAIN", f"{label}: the peers disagree on the PCI domain ({said}); the "
                        "hypervisor pairs ivshmem devices by BDF alone, so they are one link",
-                       second[1], related=[first[1]],
+                       second[1](), related=[first[1]()],
                        hint="give every peer the same domain, unless this is deliberate "
                             "(upstream root cells use their virtual PCI domain)"))
 

@@ -35,10 +35,13 @@ SHARES_PER_JOB = 6
 _SYSTEM_LINE = re.compile(rb"^system:[ \t]*['\"]?([^'\"#\s]+)['\"]?[ \t]*(?:#.*)?$", re.M)
 
 
-def jobs_of(environ: dict | None = None) -> int:
+def jobs_of(environ: dict | None = None, loadavg: str | None = None) -> int:
     """Worker processes to use: ``PARTCFG_JOBS`` when set to a positive number, else the
-    cores this process may run on that are idle now (by the 1-minute load average): on a
-    machine whose cores other work keeps busy, a pool only adds its own overhead."""
+    cores this process may run on that other work does not keep busy now: on a machine
+    whose cores are busy, a pool only adds its own overhead. "Now" is the number of
+    threads running at this moment (``/proc/loadavg``, this one not counted), not the
+    1-minute load average, which still counts work that ended up to a minute ago (the
+    previous command of a script, for one). ``loadavg``: that file's text (for tests)."""
     env = os.environ if environ is None else environ
     text = env.get(JOBS_VARIABLE, "").strip()
     if text.isdigit() and int(text) > 0:
@@ -47,11 +50,23 @@ def jobs_of(environ: dict | None = None) -> int:
         cores = max(len(os.sched_getaffinity(0)), 1)
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
+    return max(1, min(cores, cores - _busy_elsewhere(loadavg)))
+
+
+def _busy_elsewhere(loadavg: str | None = None) -> float:
+    """Threads running now besides this one: from ``/proc/loadavg`` ("0.52 0.40 0.31
+    2/143 9876": 2 running, this one among them), else the 1-minute load average,
+    rounded to whole cores."""
     try:
-        idle = cores - os.getloadavg()[0]
-    except OSError:  # pragma: no cover - no load average
-        idle = cores
-    return max(1, min(cores, int(idle + 0.5)))
+        if loadavg is None:
+            with open("/proc/loadavg", encoding="ascii") as handle:
+                loadavg = handle.read()
+        return max(0, int(loadavg.split()[3].split("/")[0]) - 1)
+    except (OSError, IndexError, ValueError):  # not Linux, or a form not known
+        try:
+            return int(os.getloadavg()[0] + 0.5)
+        except OSError:  # pragma: no cover - no load average
+            return 0
 
 
 def system_named_by(path: Path) -> str | None:

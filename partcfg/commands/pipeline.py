@@ -82,7 +82,9 @@ def _loaded(paths: Sequence[Path]) -> list[tuple[str, object]]:
 def _loaded_files(files: list[Path], parallel: bool) -> Iterator[tuple[str, object]]:
     """:func:`_loaded` of every file, in order; a big tree is read by worker processes
     (parsing is most of a check, and a loaded file travels back as plain data and text,
-    pickled in a tenth of the time it took to parse), when cores are idle."""
+    pickled in a tenth of the time it took to parse), when cores are idle. Each share is
+    handed on as soon as it and those before it are back, so the caller models the first
+    files while the workers still read the rest."""
     jobs = 1
     if parallel and len(files) >= PARALLEL_LOAD_MIN_FILES:
         from .parallel import jobs_of
@@ -93,14 +95,16 @@ def _loaded_files(files: list[Path], parallel: bool) -> Iterator[tuple[str, obje
     count = jobs * LOAD_SHARES_PER_JOB
     size = -(-len(files) // count)
     shares = [files[i:i + size] for i in range(0, len(files), size)]
+    from concurrent.futures import ProcessPoolExecutor
     try:
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(_loaded, shares))
+        pool = ProcessPoolExecutor(max_workers=jobs)
+        results = pool.map(_loaded, shares)  # in order, each as it is ready
     except OSError:  # no processes to be had: read them here
-        results = [_loaded(files)]
-    for share in results:
-        yield from share
+        yield from _loaded(files)
+        return
+    with pool:
+        for share in results:
+            yield from share
 
 
 def checked_files_of(paths: Sequence[str | Path], scenario: str | None = None,

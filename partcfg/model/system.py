@@ -671,12 +671,40 @@ def _diagnostics_of(exc: ValidationError, doc: SourceDoc) -> list[Diagnostic]:
     return result
 
 
+def _may_hold_nodes(annotation: Any) -> bool:
+    """Whether a field declared as ``annotation`` can hold a Node, a list or a dict (the
+    values :func:`_attach_sources` descends into); scalars and tuples of numbers cannot."""
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _may_hold_nodes(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return any(_may_hold_nodes(arg) for arg in typing.get_args(annotation))
+    if origin in (list, dict) or annotation in (list, dict, Any):
+        return True
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+_FIELDS_WITH_NODES: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_with_nodes(cls: type[Node]) -> tuple[str, ...]:
+    """The fields of ``cls`` that :func:`_attach_sources` must look into (none for a
+    memory region: a hundred thousand of them skip the walk over their fields)."""
+    names = _FIELDS_WITH_NODES.get(cls)
+    if names is None:
+        names = _FIELDS_WITH_NODES[cls] = tuple(
+            name for name, info in cls.model_fields.items() if _may_hold_nodes(info.annotation))
+    return names
+
+
 def _attach_sources(obj: Any, doc: SourceDoc, path: tuple) -> None:
     if isinstance(obj, Node):
         # the private dict and the field dict directly: pydantic's attribute hooks cost a
         # third of document_of on 100,000-region systems
         obj.__pydantic_private__["_source"] = SourceRef(doc, path)  # type: ignore[index]
-        for name, value in obj.__dict__.items():
+        values = obj.__dict__
+        for name in _fields_with_nodes(type(obj)):
+            value = values[name]
             if isinstance(value, (Node, list, dict)):
                 _attach_sources(value, doc, path + (name,))
     elif isinstance(obj, list):
@@ -1081,6 +1109,22 @@ def peer_links_of(system: System) -> dict[str, list[tuple[str, Link, int]]]:
     return result
 
 
+def _declared_region(item: MemoryRegion) -> Region:
+    """``Region(phys, virt, size, flags, "declared", source, name=name)``, built in one step:
+    a frozen dataclass sets each of its ten fields through ``object.__setattr__``, a
+    fifth of validation on 100,000-region systems (validation and layout build the
+    region arrays of every cell)."""
+    region = _new_object(Region)
+    region.__dict__.update({"phys": item.phys, "virt": item.phys if item.virt is None else item.virt,
+                            "size": item.size, "flags": item.flags, "origin": "declared",
+                            "source": item.source, "name": item.name, "link": None,
+                            "section": None, "owner": None})
+    return region
+
+
+_new_object = object.__new__
+
+
 def regions_of_cell(system: System | None, cell: Cell,
                     links: list[tuple[str, Link, int]] | None = None) -> list[Region]:
     """The cell's memory-region array: declared regions and link placements in list order,
@@ -1099,8 +1143,7 @@ def regions_of_cell(system: System | None, cell: Cell,
                 result.extend(link_regions_of(item.link, link, peer, is_root, item.virt, item.source))
                 placed.add(item.link)
             continue  # unknown or repeated placements are reported by validation
-        result.append(Region(item.phys, item.virt_start, item.size, item.flags, "declared",
-                             item.source, name=item.name))
+        result.append(_declared_region(item))
     for name, (link, peer) in mine.items():
         if name not in placed:
             result.extend(link_regions_of(name, link, peer, is_root, None, link.source))
