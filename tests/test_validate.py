@@ -859,3 +859,63 @@ def test_every_model_object_knows_its_source():
     assert {"Document", "Cell", "MemoryRegion", "Irqchip", "PciDevice"} <= set(seen)
     assert model._fields_with_nodes(model.MemoryRegion) == ()
     assert set(model._fields_with_nodes(model.Cell)) >= {"memory", "irqchips", "pci_devices", "console"}
+
+
+class _CountingLinks(dict):
+    """A system's links that count how often all of them are walked."""
+    walks = 0
+
+    def values(self):
+        type(self).walks += 1
+        return super().values()
+
+    def items(self):
+        type(self).walks += 1
+        return super().items()
+
+
+def test_validation_walks_the_links_a_fixed_number_of_times():
+    """Per-cell rules must not walk every link of the system for each cell (the
+    configuration-size rule did, for a million regions: 17 s of 30): the walks over all
+    links do not grow with the number of cells."""
+    walks = []
+    for cells in (8, 40):
+        sources = _bench_system_sources(cells)
+        assembly = model.assembly_of([model.document_of(s) for s in sources.values()])
+        system = assembly.systems[0]
+        # 1,000 more links (between cells not in this call) than fit in a configuration:
+        # counting a cell's links then matters for every cell
+        model_link = system.links["l1"]
+        extra = {f"x{n}": model_link.model_copy(update={
+            "peers": [f"ghost{n}", f"ghost{n}b"], "bdf": 0x1000 + n,
+            "base": model_link.base + (0x1000 + n) * 0x10000}) for n in range(1000)}
+        system.links = _CountingLinks({**system.links, **extra})
+        _CountingLinks.walks = 0
+        found = validate.diagnostics_of_assembly(assembly)
+        assert {d.rule for d in found} == {"LINK-PEER-ABSENT"}
+        walks.append(_CountingLinks.walks)
+    assert walks[0] == walks[1], walks
+
+
+def test_links_count_toward_the_configuration_size():
+    """Each link a cell is a peer of adds a PCI device to its configuration: counted the
+    same way whether the caller knows the count or the rule walks the links."""
+    sources = _bench_system_sources(4)
+    assembly = model.assembly_of([model.document_of(s) for s in sources.values()])
+    system = assembly.systems[0]
+    cell = system.cells[0]
+    regions = model.regions_of_cell(system, cell)
+    fill = (validate.CONFIG_PAGES_LIMIT * validate.PAGE - jh.CELL_DESC.size - 8
+            - len(cell.irqchips) * jh.IRQCHIP.size - len(cell.pci_devices) * jh.PCI_DEVICE.size
+            - len(regions) * jh.MEMORY.size) // jh.MEMORY.size
+    regions = regions + regions[-1:] * fill     # full, but for the link's device
+    links = [name for name, link in system.links.items() if cell.name in link.peers]
+    assert links == ["root-link", "l1"]
+    for count in (None, 2):
+        out = []
+        validate._check_config_size(system, cell, regions, False, count, out)
+        assert [d.rule for d in out] == ["CELL-CONFIG-SIZE"]
+        assert f"{len(regions)} memory regions, 3 PCI devices" in out[0].message  # its own + 2
+    out = []
+    validate._check_config_size(system, cell, regions, False, 0, out)
+    assert out == []

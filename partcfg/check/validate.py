@@ -72,7 +72,8 @@ def diagnostics_of_system(system: System, scenario: str | None = None) -> list[D
         facts = _Facts(system)
         result: list[Diagnostic] = []
         for cell, regions in zip(facts.cells, facts.regions):
-            result.extend(_cell_diagnostics(system, cell, regions))
+            result.extend(_cell_diagnostics(system, cell, regions,
+                                            len(facts.peer_links.get(cell.name, ()))))
         scenarios = declared_scenarios(system)
         if scenarios is None:
             result.extend(_system_diagnostics(facts))
@@ -212,8 +213,9 @@ class _Facts:
         self.system = system
         self.cells = system.all_cells
         self.names = {c.name for c in self.cells}
-        by_peer = peer_links_of(system)
-        self.regions = [regions_of_cell(system, c, by_peer.get(c.name, [])) for c in self.cells]
+        self.peer_links = peer_links_of(system)  # cell name -> its links
+        self.regions = [regions_of_cell(system, c, self.peer_links.get(c.name, []))
+                        for c in self.cells]
         self._where: dict[int, tuple[int, int]] | None = None
 
     @property
@@ -359,7 +361,10 @@ def _intervals_within(intervals: list[AccessInterval], starts: list[int],
 
 # --- per-cell rules -----------------------------------------------------------------------
 
-def _cell_diagnostics(system: System | None, cell: Cell, regions: list[Region]) -> list[Diagnostic]:
+def _cell_diagnostics(system: System | None, cell: Cell, regions: list[Region],
+                      peer_links: int | None = None) -> list[Diagnostic]:
+    """``peer_links``: how many links of ``system`` the cell is a peer of, when the caller
+    knows (counted here otherwise)."""
     out: list[Diagnostic] = []
     is_root = system is not None and cell is system.root
     arch = cell_arch(system, cell) if (system is not None or cell.arch is not None) else None
@@ -369,7 +374,7 @@ def _cell_diagnostics(system: System | None, cell: Cell, regions: list[Region]) 
     _check_cell_overlaps(system, cell, regions, out)
     _check_cpus(cell, out)
     _check_irqchips(system, cell, arch, out)
-    _check_config_size(system, cell, regions, is_root, out)
+    _check_config_size(system, cell, regions, is_root, peer_links, out)
     _check_pio(cell, arch, out)
     _check_pci_caps(cell, out)
     _check_raw_ivshmem(cell, regions, out)
@@ -569,9 +574,12 @@ def _check_cell_overlaps(system: System | None, cell: Cell, regions: list[Region
 
 
 def _check_config_size(system: System | None, cell: Cell, regions: list[Region], is_root: bool,
-                       out: list[Diagnostic]) -> None:
+                       peer_links: int | None, out: list[Diagnostic]) -> None:
     """cell create refuses a configuration (descriptor plus arrays, as
-    jailhouse_cell_config_size counts it) larger than 16 pages (-E2BIG)."""
+    jailhouse_cell_config_size counts it) larger than 16 pages (-E2BIG). Each link the
+    cell is a peer of adds a PCI device: ``peer_links`` of them, counted by the caller
+    for all cells at once (one walk over every link per cell is quadratic in big
+    systems), or here when None."""
     if is_root:
         return  # the system configuration is copied at enable, not mapped this way
     devices = sum(1 for d in cell.pci_devices if isinstance(d, PciDevice))
@@ -583,13 +591,11 @@ def _check_config_size(system: System | None, cell: Cell, regions: list[Region],
             + sum(len(g.caps) for g in cell.pci_caps) * jh.PCI_CAPABILITY.size
             + len(cell.stream_ids) * jh.STREAM_ID.size)
     limit = CONFIG_PAGES_LIMIT * PAGE
-    all_links = system.links.values() if system is not None else ()
-    # each link the cell is a peer of adds a device; counting them walks every link of the
-    # system (per cell: quadratic at 1,000 cells), needed only when all of them could tip it
-    if all_links and size + len(all_links) * jh.PCI_DEVICE.size > limit:
-        links = sum(1 for link in all_links if cell.name in link.peers)
-        devices += links
-        size += links * jh.PCI_DEVICE.size
+    if peer_links is None:
+        all_links = system.links.values() if system is not None else ()
+        peer_links = sum(1 for link in all_links if cell.name in link.peers)
+    devices += peer_links
+    size += peer_links * jh.PCI_DEVICE.size
     if size > limit:
         out.append(error("CELL-CONFIG-SIZE", f"the configuration of cell {cell.name!r} is {size} bytes "
                          f"({len(regions)} memory regions, {devices} PCI devices, ...); cell create "
