@@ -1,9 +1,10 @@
 """Semantic diff: what changed in meaning between two versions of a set of systems.
 
-A side branch at the end of the flow (it imports ``model``, ``validate`` and ``layout``;
-permissions are judged on :func:`validate.effective_access_of`). Either side is a YAML set (files or a directory) or
-a set of ``.cell`` blobs (read with ``blobread``, lifted into models by ``imports``), in
-any mix. Both become assembled :class:`model.System` objects and are compared as facts,
+A side branch at the end of the flow (it imports ``model``, ``check`` and ``layout``;
+permissions are judged on the effective-access map,
+:func:`check.access_map.effective_access_of`). Either side is a YAML set (files or a
+directory) or a set of ``.cell`` blobs (read with ``blobread``, lifted into models by
+``imports``), in any mix. Both become assembled :class:`model.System` objects and are compared as facts,
 never as text or bytes: cells by name; declared regions as ranges with access; the
 effective-access map per cell, byte range by byte range (what each cell gains or loses);
 CPUs, interrupt lines, port I/O and PCI functions per cell (and which of them moved from
@@ -26,7 +27,7 @@ from .load.files import YAML_SUFFIXES
 from .model.system import (Assembly, Cell, Link, PciDevice, Region, System, assembly_of, document_of,
                     regions_of_cell)
 from .units import counted, format_bdf, format_flags, format_ranges, format_size, format_span
-from .check.validate import effective_access_of
+from .check.access_map import effective_access_of
 
 BLOB_SUFFIX = ".cell"
 ACCESS_WORDS = (("READ", jh.MEM_READ), ("WRITE", jh.MEM_WRITE), ("EXECUTE", jh.MEM_EXECUTE),

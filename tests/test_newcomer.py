@@ -202,8 +202,8 @@ def test_mem_not_in_root_never_prints_an_address_past_64_bits(tmp_path):
 
 
 def test_span_of_a_range_past_64_bits_stops_at_the_last_address():
-    from partcfg.check.validate import _span
-    assert _span(0xffffffffffff0000, 0xffffffffffff0000 + (1 << 20)) == "0xffffffffffff0000-0xffffffffffffffff"
+    from partcfg.check.facts import span_text
+    assert span_text(0xffffffffffff0000, 0xffffffffffff0000 + (1 << 20)) == "0xffffffffffff0000-0xffffffffffffffff"
 
 
 def test_run_names_a_flat_build_after_its_system(tmp_path, run_cli):

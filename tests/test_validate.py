@@ -1,4 +1,6 @@
-"""Tests of the validate layer (partcfg/check/validate.py) and the rule registry (rules.py).
+"""Tests of the validate layer (partcfg/check/validate.py and the rule families it calls:
+cell_rules.py, link_rules.py, system_rules.py, on access_map.py and facts.py) and the rule
+registry (rules.py).
 
 Each rule has a small fixture under tests/fixtures/validate/ (a tiny base system plus one
 file holding the fault) and the exact diagnostics it must produce: rule id, file:line:col,
@@ -15,7 +17,7 @@ import pytest
 
 from partcfg.formats import jailhouse as jh
 from partcfg.model import system as model
-from partcfg.check import validate
+from partcfg.check import access_map, cell_rules, facts, validate
 from partcfg.diagnostics import Severity
 from partcfg.load.yaml_source import load_yaml_file, load_yaml_text
 from partcfg.check.rules import RULES, _TABLE
@@ -529,8 +531,9 @@ def test_rule_reports_exactly(files, expected):
 
 def test_every_validation_rule_has_a_case():
     emitted = {rule for _, _, expected in CASES for rule, *_ in expected}
-    validation_rules = set(re.findall(r'"([A-Z]+(?:-[A-Z0-9]+)+)"',
-                                      (ROOT / "partcfg" / "check" / "validate.py").read_text()))
+    validation_rules = {rule for family in ("validate", "cell_rules", "link_rules", "system_rules")
+                        for rule in re.findall(r'"([A-Z]+(?:-[A-Z0-9]+)+)"',
+                                               (ROOT / "partcfg" / "check" / f"{family}.py").read_text())}
     # PCI-CAPS-COUNT needs 65536 capabilities: test_pci_caps_count_beyond_u16 builds them;
     # CELL-CONFIG-SIZE some 2000 regions: test_config_larger_than_16_pages_is_refused
     # the scenario rules and LINK-PEER-ABSENT need a system file written per case: test_scenarios
@@ -632,7 +635,8 @@ def test_config_larger_than_16_pages_is_refused():
 def test_aarch32_on_a_32_bit_arm_system_says_the_architecture_rule():
     hints = [d.hint for d in diagnostics_of("base.yaml", "aarch32-x86.yaml")]
     assert hints == ["x86 has no AArch32 cells: remove the aarch32 flag"]
-    from partcfg.check.validate import _check_cell_flags, ARCH_ARM
+    from partcfg.check.cell_rules import _check_cell_flags
+    from partcfg.check.facts import ARCH_ARM
     cell = assembly_of("base.yaml", "aarch32-x86.yaml").systems[0].cells[0]
     out = []
     _check_cell_flags(None, cell, ARCH_ARM, out)
@@ -692,7 +696,7 @@ cell:
 def test_effective_access_of_a_generated_system():
     cells = 300
     system = generated_system(cells)
-    intervals = validate.effective_access_of(system)
+    intervals = access_map.effective_access_of(system)
     assert len(intervals) == 3 * cells
     rwxd = jh.MEM_READ | jh.MEM_WRITE | jh.MEM_EXECUTE | jh.MEM_DMA
     for i in range(cells):
@@ -711,7 +715,7 @@ def test_effective_access_of_a_generated_system():
 
 def test_effective_access_combines_the_regions_of_one_cell():
     system = assembly_of("base.yaml", "mem-overlap-phys.yaml").systems[0]
-    inside = [iv for iv in validate.effective_access_of(system) if iv.start == 0x3a6ff000]
+    inside = [iv for iv in access_map.effective_access_of(system) if iv.start == 0x3a6ff000]
     assert len(inside) == 1
     grant = inside[0].of("guest")
     assert grant.access == jh.MEM_READ | jh.MEM_WRITE | jh.MEM_EXECUTE
@@ -721,10 +725,10 @@ def test_effective_access_combines_the_regions_of_one_cell():
 
 def test_effective_access_leaves_out_comm_region_and_placeholders():
     system = assembly_of("base.yaml", "guest.yaml").systems[0]
-    for iv in validate.effective_access_of(system):
+    for iv in access_map.effective_access_of(system):
         for grant in iv.cells:
             assert all(r.size and not r.flags & jh.MEM_COMM_REGION for r in grant.regions)
-    starts = [iv.start for iv in validate.effective_access_of(system)]
+    starts = [iv.start for iv in access_map.effective_access_of(system)]
     assert starts == sorted(starts)
 
 
@@ -905,7 +909,7 @@ def test_links_count_toward_the_configuration_size():
     system = assembly.systems[0]
     cell = system.cells[0]
     regions = model.regions_of_cell(system, cell)
-    fill = (validate.CONFIG_PAGES_LIMIT * validate.PAGE - jh.CELL_DESC.size - 8
+    fill = (cell_rules.CONFIG_PAGES_LIMIT * facts.PAGE - jh.CELL_DESC.size - 8
             - len(cell.irqchips) * jh.IRQCHIP.size - len(cell.pci_devices) * jh.PCI_DEVICE.size
             - len(regions) * jh.MEMORY.size) // jh.MEMORY.size
     regions = regions + regions[-1:] * fill     # full, but for the link's device
@@ -913,9 +917,9 @@ def test_links_count_toward_the_configuration_size():
     assert links == ["root-link", "l1"]
     for count in (None, 2):
         out = []
-        validate._check_config_size(system, cell, regions, False, count, out)
+        cell_rules._check_config_size(system, cell, regions, False, count, out)
         assert [d.rule for d in out] == ["CELL-CONFIG-SIZE"]
         assert f"{len(regions)} memory regions, 3 PCI devices" in out[0].message  # its own + 2
     out = []
-    validate._check_config_size(system, cell, regions, False, 0, out)
+    cell_rules._check_config_size(system, cell, regions, False, 0, out)
     assert out == []

@@ -7,7 +7,7 @@ IO; DMA as a stripe), with its exact range, size, flags and origin as hover text
 link is drawn across its peers' lanes and in the links lane, section by section, every
 output section marked with the peer that owns it. Bytes no one maps (holes) are shown as
 broken-axis bands, bytes several cells reach (overlaps, from
-:func:`validate.effective_access_of`) as marks next to the axis.
+:func:`check.access_map.effective_access_of`) as marks next to the axis.
 
 The axis is piecewise: it is cut at every region boundary and each piece gets a height
 that grows with the logarithm of its size, so a 4 KiB region stays readable next to a
@@ -30,7 +30,7 @@ from .. import __version__
 from ..formats import jailhouse as jh
 from ..model.system import Cell, Region, System, regions_of_cell, sections_of
 from ..units import format_bdf, format_ranges
-from ..check.validate import effective_access_of
+from ..check.access_map import effective_access_of
 
 # --- geometry (pixels) -------------------------------------------------------------------
 
