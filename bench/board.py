@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import libfdt  # noqa: E402
 
-from partcfg.model import system as model
+from partcfg.model import assembly as model_assembly
+from partcfg.model import document as model_document
 from partcfg.check import validate
 from partcfg.board.checks import diagnostics_of_board  # noqa: E402
 from partcfg.board.dtb import board_of_dtb  # noqa: E402
@@ -85,7 +86,7 @@ def board_bytes(devices: int) -> bytes:
     return bytes(fdt.as_bytearray())
 
 
-def system_of(devices: int, plant_fault: bool) -> model.System:
+def system_of(devices: int, plant_fault: bool) -> model_assembly.System:
     cells = devices // 100
     root_ram = devices - cells * PER_CELL
     lines = ["system: bench", "platform:", "  arch: arm64",
@@ -123,8 +124,8 @@ def system_of(devices: int, plant_fault: bool) -> model.System:
             cell.append(f"    - {{address: 0x08000000, pin_base: {32 + 128 * window}, "
                         f"interrupts: [{', '.join(map(str, sorted(set(members))))}]}}")
         texts.append("\n".join(cell) + "\n")
-    docs = [model.document_of(load_yaml_text(t, f"bench-{i}.yaml")) for i, t in enumerate(texts)]
-    (system,) = model.assembly_of(docs).systems
+    docs = [model_document.document_of(load_yaml_text(t, f"bench-{i}.yaml")) for i, t in enumerate(texts)]
+    (system,) = model_assembly.assembly_of(docs).systems
     return system
 
 

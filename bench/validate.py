@@ -54,6 +54,9 @@ except ImportError:  # a checkout used in place: see "Performance" in the README
     sys.path.insert(0, str(ROOT))
 
 from partcfg.formats import jailhouse as jh
+from partcfg.model import assembly as model_assembly
+from partcfg.model import document as model_document
+from partcfg.model import regions as model_regions
 from partcfg.model import system as model
 from partcfg.check import validate
 from partcfg.gc_pause import collector_paused  # noqa: E402
@@ -176,10 +179,11 @@ def system_texts(data: dict) -> dict[str, str]:
     return files
 
 
-def assembly_of_texts(texts: dict[str, str]) -> model.Assembly:
+def assembly_of_texts(texts: dict[str, str]) -> model_assembly.Assembly:
     """As pipeline.checked_files_of loads files: with the cycle collector paused."""
     with collector_paused():
-        return model.assembly_of([model.document_of(load_yaml_text(t, name)) for name, t in texts.items()])
+        return model_assembly.assembly_of([model_document.document_of(load_yaml_text(t, name))
+                                           for name, t in texts.items()])
 
 
 # --- ... or as models directly ----------------------------------------------------------------
@@ -206,7 +210,7 @@ def _cell_model(cell: dict) -> model.Cell:
                      for d in cell["pci_devices"]])
 
 
-def assembly_of_data(data: dict) -> model.Assembly:
+def assembly_of_data(data: dict) -> model_assembly.Assembly:
     p = data["platform"]
     platform = model.Platform.model_construct(
         arch=jh.ARCHITECTURES[p["arch"]],
@@ -218,9 +222,9 @@ def assembly_of_data(data: dict) -> model.Assembly:
         bdf=link["bdf"], domain=link["domain"], base=link["base"], state_table=link["state_table"],
         rw_section=link["rw_section"], output_section=link["output_section"], peers=link["peers"],
         interrupts=link["interrupts"]["msix"]) for name, link in data["links"].items()}
-    system = model.System("bench", platform, _cell_model(data["root"]),
-                          [_cell_model(c) for c in data["cells"]], links)
-    return model.Assembly(systems=[system])
+    system = model_assembly.System("bench", platform, _cell_model(data["root"]),
+                                   [_cell_model(c) for c in data["cells"]], links)
+    return model_assembly.Assembly(systems=[system])
 
 
 # --- timing --------------------------------------------------------------------------------------
@@ -313,7 +317,7 @@ def run(regions: int, faulty: bool, repeat: int, yaml_limit: int, e2e_only: bool
     else:
         assembly, t_load = assembly_of_data(data), None
     system = assembly.systems[0]
-    n_regions = sum(len(model.regions_of_cell(system, c)) for c in system.all_cells)
+    n_regions = sum(len(model_regions.regions_of_cell(system, c)) for c in system.all_cells)
     diagnostics, t_validate = timed(lambda: validate.diagnostics_of_assembly(assembly), repeat)
     found = Counter(d.rule for d in diagnostics)
     if faulty:

@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .formats import jailhouse as jh
-from .model.system import (Cell, Link, PciDevice, PciLinkPlacement, Region, System, cell_arch,
-                    links_of_cell, peer_links_of, regions_of_cell)
+from .model.assembly import System
+from .model.regions import Region, cell_arch, links_of_cell, peer_links_of, regions_of_cell
+from .model.system import Cell, Link, PciDevice, PciLinkPlacement
 
 
 @dataclass

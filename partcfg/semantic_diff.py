@@ -4,8 +4,8 @@ A side branch at the end of the flow (it imports ``model``, ``check`` and ``layo
 permissions are judged on the effective-access map,
 :func:`check.access_map.effective_access_of`). Either side is a YAML set (files or a
 directory) or a set of ``.cell`` blobs (read with ``blobread``, lifted into models by
-``imports``), in any mix. Both become assembled :class:`model.System` objects and are compared as facts,
-never as text or bytes: cells by name; declared regions as ranges with access; the
+``imports``), in any mix. Both become assembled :class:`model.assembly.System` objects
+and are compared as facts, never as text or bytes: cells by name; declared regions as ranges with access; the
 effective-access map per cell, byte range by byte range (what each cell gains or loses);
 CPUs, interrupt lines, port I/O and PCI functions per cell (and which of them moved from
 one cell to another); links by name or, failing that, by PCI address; platform facts.
@@ -24,8 +24,10 @@ from .diagnostics import (ConfigError, Diagnostic, InputError, Location, Severit
                           sorted_diagnostics)
 from .layout import system_header_of
 from .load.files import YAML_SUFFIXES
-from .model.system import (Assembly, Cell, Link, PciDevice, Region, System, assembly_of, document_of,
-                    regions_of_cell)
+from .model.assembly import Assembly, System, assembly_of
+from .model.document import document_of
+from .model.regions import Region, regions_of_cell
+from .model.system import Cell, Link, PciDevice
 from .units import counted, format_bdf, format_flags, format_ranges, format_size, format_span
 from .check.access_map import effective_access_of
 

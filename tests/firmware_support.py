@@ -18,7 +18,8 @@ import pytest
 
 from partcfg.layout import layout_of_system
 from partcfg.load.yaml_source import load_yaml_text
-from partcfg.model.system import assembly_of, document_of
+from partcfg.model.assembly import assembly_of
+from partcfg.model.document import document_of
 from partcfg.commands.pipeline import build_outputs_of, checked_files_of
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,7 +14,8 @@ from partcfg.load.blob import (ARRAY_ATTRIBUTES, ParsedBlob, ParsedCell, blob_by
 from partcfg.lift.blob_to_yaml import imported_documents_of
 from partcfg.layout import layout_of_system
 from partcfg.load.yaml_source import load_yaml_file, load_yaml_text
-from partcfg.model.system import assembly_of, document_of
+from partcfg.model.assembly import assembly_of
+from partcfg.model.document import document_of
 from partcfg.commands.pipeline import cell_blobs_of
 from partcfg.render.blob import blobs_of_system
 from partcfg.render.yaml_doc import yaml_text_of

@@ -18,7 +18,8 @@ from roundtrip import imported_texts_of, rebuilt_blobs_of
 from typer.testing import CliRunner
 
 from partcfg.formats import jailhouse as jh
-from partcfg.model import system as model
+from partcfg.model import assembly as model_assembly
+from partcfg.model import document as model_document
 from partcfg.check import validate
 from partcfg.load.blob import parsed_blob_of
 from partcfg.cli import app
@@ -42,7 +43,7 @@ def board_files(name: str) -> list[Path]:
 
 
 def diagnostics_of_texts(texts: dict[str, str]):
-    assembly = model.assembly_of(model.document_of(load_yaml_text(t, n)) for n, t in texts.items())
+    assembly = model_assembly.assembly_of(model_document.document_of(load_yaml_text(t, n)) for n, t in texts.items())
     assert assembly.diagnostics == []
     return validate.diagnostics_of_assembly(assembly)
 
@@ -57,7 +58,7 @@ def test_every_board_is_covered():
 
 @pytest.mark.parametrize("name", BOARD_NAMES)
 def test_board_checks_without_errors_one_domain_warning_per_link(name):
-    assembly = model.assembly_of(model.document_of(load_yaml_file(f)) for f in board_files(name))
+    assembly = model_assembly.assembly_of(model_document.document_of(load_yaml_file(f)) for f in board_files(name))
     findings = [(d.rule, d.severity) for d in validate.diagnostics_of_assembly(assembly)
                 if d.severity is not Severity.INFO]
     assert findings == [("LINK-DOMAIN", Severity.WARNING)] * len(LINKS[name])

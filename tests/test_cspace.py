@@ -19,7 +19,7 @@ from firmware_support import (FIXTURES, assembly_of_texts, example_layouts, exam
 from partcfg.formats import ivshmem as iv
 from partcfg.diagnostics import BlobError, ConfigError
 from partcfg.layout import layout_of_cell, layout_of_system
-from partcfg.model.system import sections_of
+from partcfg.model.regions import sections_of
 from partcfg.render.cspace import cspace_of, cspace_outputs_of
 
 

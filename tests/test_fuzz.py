@@ -57,7 +57,8 @@ def test_mutated_yaml_names_and_blobs_end_in_partcfg_errors_only(tmp_path):
     from partcfg.load.blob import parsed_blob_of
     from partcfg.lift.blob_to_yaml import imported_documents_of
     from partcfg.load.yaml_source import load_yaml_text
-    from partcfg.model.system import assembly_of, document_of
+    from partcfg.model.assembly import assembly_of
+    from partcfg.model.document import document_of
     from partcfg.commands.atomic_write import write_outputs
     from partcfg.commands.pipeline import Checked, build_outputs_of
     from partcfg.check.validate import diagnostics_of_assembly

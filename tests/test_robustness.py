@@ -12,7 +12,9 @@ from conftest import CELLS
 from partcfg.diagnostics import PartcfgError
 from partcfg.layout import layout_of_cell, layout_of_system
 from partcfg.load.yaml_source import load_yaml_text
-from partcfg.model.system import Document, assembly_of, document_of
+from partcfg.model.assembly import assembly_of
+from partcfg.model.document import document_of
+from partcfg.model.system import Document
 from partcfg.render.blob import blobs_of_system, cell_payload_of
 from partcfg.check.validate import diagnostics_of_assembly
 

@@ -25,7 +25,8 @@ from conftest import ROOT, example_files
 from partcfg.diagnostics import BlobError, ConfigError
 from partcfg.load.elf import blob_bytes_of_elf
 from partcfg.load.yaml_source import load_yaml_text
-from partcfg.model.system import assembly_of, document_of
+from partcfg.model.assembly import assembly_of
+from partcfg.model.document import document_of
 from partcfg.check.rules import RULES
 
 TESTS = Path(__file__).resolve().parent

@@ -231,7 +231,8 @@ def test_import_writes_no_scenarios_when_every_cell_can_run_with_every_other(tmp
 
 
 def test_inferred_scenarios_are_maximal_compatible_sets():
-    from partcfg.model.system import assembly_of, document_of
+    from partcfg.model.assembly import assembly_of
+    from partcfg.model.document import document_of
     from partcfg.load.yaml_source import load_yaml_file
     from partcfg.model.scenarios import inferred_scenarios
     system = assembly_of(document_of(load_yaml_file(f)) for f in sorted(BOARD.glob("*.yaml"))).systems[0]
@@ -277,7 +278,8 @@ def test_a_scenario_that_could_not_be_read_leaves_no_unused_cell_warnings(tmp_pa
 def test_a_later_scenario_takes_earlier_cells_too(tmp_path):
     """guest (CPU 2), rival (CPU 3), zeta (CPU 3, rival's alternative): the scenario that
     starts at zeta also holds guest, which comes before it."""
-    from partcfg.model.system import assembly_of, document_of
+    from partcfg.model.assembly import assembly_of
+    from partcfg.model.document import document_of
     from partcfg.load.yaml_source import load_yaml_file
     from partcfg.model.scenarios import inferred_scenarios
     files = _box(tmp_path, None, "guest", "rival")

@@ -7,7 +7,8 @@ import pytest
 from conftest import FIXTURES
 from partcfg.diagnostics import ConfigError, InputError
 from partcfg.load.yaml_source import load_yaml_file, load_yaml_text
-from partcfg.model.system import assembly_of, document_of
+from partcfg.model.assembly import assembly_of
+from partcfg.model.document import document_of
 
 SCHEMA = FIXTURES / "schema"
 

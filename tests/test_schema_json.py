@@ -81,7 +81,7 @@ def test_every_property_has_a_description_and_valid_examples(schema):
 def test_the_schema_rejects_what_the_models_reject(schema, fixture):
     from partcfg.diagnostics import ConfigError
     from partcfg.load.yaml_source import load_yaml_file
-    from partcfg.model.system import document_of
+    from partcfg.model.document import document_of
 
     path = FIXTURES / "schema" / fixture
     source = load_yaml_file(path)

@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 
 from partcfg.formats import jailhouse as jh
+from partcfg.model import assembly as model_assembly
+from partcfg.model import document as model_document
+from partcfg.model import regions as model_regions
 from partcfg.model import system as model
 from partcfg.check import access_map, cell_rules, facts, validate
 from partcfg.diagnostics import Severity
@@ -26,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "validate"
 
 
-def assembly_of(*names: str) -> model.Assembly:
-    assembly = model.assembly_of(model.document_of(load_yaml_file(FIXTURES / n)) for n in names)
+def assembly_of(*names: str) -> model_assembly.Assembly:
+    assembly = model_assembly.assembly_of(model_document.document_of(load_yaml_file(FIXTURES / n)) for n in names)
     assert not assembly.diagnostics, assembly.diagnostics
     return assembly
 
@@ -582,7 +585,7 @@ def test_bundled_examples_are_clean(name):
     files = example_files(name)
     if not files:
         pytest.skip(f"example {name} not present")
-    assembly = model.assembly_of(model.document_of(load_yaml_file(f)) for f in files)
+    assembly = model_assembly.assembly_of(model_document.document_of(load_yaml_file(f)) for f in files)
     assert assembly.diagnostics == []
     assert len(assembly.systems) == 1
     problems = [d for d in validate.diagnostics_of_assembly(assembly)
@@ -664,7 +667,7 @@ def test_system_diagnostics_include_each_cells_own():
 CHUNK = 0x10000
 
 
-def generated_system(cells: int) -> model.System:
+def generated_system(cells: int) -> model_assembly.System:
     """A root cell with RAM [0, cells * 64K) and ``cells`` non-root cells; cell i maps the
     first half of chunk i read-only and shares its second half's first page with the root
     (rootshared, read/write)."""
@@ -688,7 +691,7 @@ cell:
     - {{name: half, phys: {base:#x}, virt: 0, size: {CHUNK // 2:#x}, flags: [read]}}
     - {{name: shared, phys: {base + CHUNK // 2:#x}, virt: 0x100000, size: 4K, flags: [read, write, rootshared]}}
 """
-    assembly = model.assembly_of(model.document_of(load_yaml_text(t, n)) for n, t in texts.items())
+    assembly = model_assembly.assembly_of(model_document.document_of(load_yaml_text(t, n)) for n, t in texts.items())
     assert assembly.diagnostics == []
     return assembly.systems[0]
 
@@ -797,7 +800,7 @@ def test_a_valid_system_never_composes_the_links_file():
     every link's position up front, walking the whole links mapping once per link."""
     sources = _bench_system_sources(8)
     assert all(s.root is None for s in sources.values())  # read by the simple path
-    assembly = model.assembly_of([model.document_of(s) for s in sources.values()])
+    assembly = model_assembly.assembly_of([model_document.document_of(s) for s in sources.values()])
     assert validate.diagnostics_of_assembly(assembly) == []
     assert sources["links.yaml"].root is None
 
@@ -812,7 +815,7 @@ def test_domain_disagreement_still_points_at_both_peers():
     lines[line - 1] = lines[line - 1].replace("peers: [cell1, cell2]",
                                               "peers: [cell1, cell2], peer_domains: {cell2: 2}")
     sources["links.yaml"] = load_yaml_text("\n".join(lines) + "\n", "links.yaml")
-    assembly = model.assembly_of([model.document_of(s) for s in sources.values()])
+    assembly = model_assembly.assembly_of([model_document.document_of(s) for s in sources.values()])
     found = [d for d in validate.diagnostics_of_assembly(assembly) if d.rule == "LINK-DOMAIN"]
     assert len(found) == 1
     where, first = found[0].location, found[0].related[0]
@@ -825,17 +828,17 @@ def test_declared_regions_are_the_dataclass_they_claim_to_be():
     """regions_of_cell builds declared regions without the dataclass constructor; they
     must equal what the constructor gives, field for field."""
     import dataclasses
-    doc = model.document_of(load_yaml_text(
+    doc = model_document.document_of(load_yaml_text(
         "system: s\ncell:\n  name: c\n  memory:\n    - {name: a, phys: 0x1000, size: 4K, flags: [read]}\n"
         "    - {phys: 0x2000, virt: 0x0, size: 8K, flags: [read, write]}\n", "c.yaml"))
-    regions = model.regions_of_cell(None, doc.cell)
-    expected = [model.Region(0x1000, 0x1000, 0x1000, jh.MEM_FLAGS["read"], "declared",
-                             doc.cell.memory[0].source, name="a"),
-                model.Region(0x2000, 0, 0x2000, jh.MEM_FLAGS["read"] | jh.MEM_FLAGS["write"],
-                             "declared", doc.cell.memory[1].source)]
+    regions = model_regions.regions_of_cell(None, doc.cell)
+    expected = [model_regions.Region(0x1000, 0x1000, 0x1000, jh.MEM_FLAGS["read"], "declared",
+                                     doc.cell.memory[0].source, name="a"),
+                model_regions.Region(0x2000, 0, 0x2000, jh.MEM_FLAGS["read"] | jh.MEM_FLAGS["write"],
+                                     "declared", doc.cell.memory[1].source)]
     assert regions == expected
     assert [vars(r) for r in regions] == [{f.name: getattr(e, f.name) for f in dataclasses.fields(e)}
-                                         for e in expected]
+                                          for e in expected]
     with pytest.raises(dataclasses.FrozenInstanceError):
         regions[0].phys = 0
 
@@ -843,7 +846,7 @@ def test_declared_regions_are_the_dataclass_they_claim_to_be():
 def test_every_model_object_knows_its_source():
     """_attach_sources looks only into the fields that can hold model objects; every model
     object of a document that uses every nesting still gets its position."""
-    doc = model.document_of(load_yaml_file(FIXTURES / "base.yaml"))
+    doc = model_document.document_of(load_yaml_file(FIXTURES / "base.yaml"))
     seen = []
 
     def walk(value, path):
@@ -861,8 +864,8 @@ def test_every_model_object_knows_its_source():
 
     walk(doc, ())
     assert {"Document", "Cell", "MemoryRegion", "Irqchip", "PciDevice"} <= set(seen)
-    assert model._fields_with_nodes(model.MemoryRegion) == ()
-    assert set(model._fields_with_nodes(model.Cell)) >= {"memory", "irqchips", "pci_devices", "console"}
+    assert model_document._fields_with_nodes(model.MemoryRegion) == ()
+    assert set(model_document._fields_with_nodes(model.Cell)) >= {"memory", "irqchips", "pci_devices", "console"}
 
 
 class _CountingLinks(dict):
@@ -885,7 +888,7 @@ def test_validation_walks_the_links_a_fixed_number_of_times():
     walks = []
     for cells in (8, 40):
         sources = _bench_system_sources(cells)
-        assembly = model.assembly_of([model.document_of(s) for s in sources.values()])
+        assembly = model_assembly.assembly_of([model_document.document_of(s) for s in sources.values()])
         system = assembly.systems[0]
         # 1,000 more links (between cells not in this call) than fit in a configuration:
         # counting a cell's links then matters for every cell
@@ -905,10 +908,10 @@ def test_links_count_toward_the_configuration_size():
     """Each link a cell is a peer of adds a PCI device to its configuration: counted the
     same way whether the caller knows the count or the rule walks the links."""
     sources = _bench_system_sources(4)
-    assembly = model.assembly_of([model.document_of(s) for s in sources.values()])
+    assembly = model_assembly.assembly_of([model_document.document_of(s) for s in sources.values()])
     system = assembly.systems[0]
     cell = system.cells[0]
-    regions = model.regions_of_cell(system, cell)
+    regions = model_regions.regions_of_cell(system, cell)
     fill = (cell_rules.CONFIG_PAGES_LIMIT * facts.PAGE - jh.CELL_DESC.size - 8
             - len(cell.irqchips) * jh.IRQCHIP.size - len(cell.pci_devices) * jh.PCI_DEVICE.size
             - len(regions) * jh.MEMORY.size) // jh.MEMORY.size

@@ -10,7 +10,7 @@ from conftest import ROOT
 from partcfg.formats import jailhouse as jh
 from partcfg.diagnostics import ConfigError
 from partcfg.load.yaml_source import load_yaml_text
-from partcfg.model.system import document_of
+from partcfg.model.document import document_of
 from partcfg.formats.vocabulary import DESCRIPTIONS, WORDS
 
 # vocabulary -> a file using the wrong word "bogus" where that vocabulary is expected

@@ -17,7 +17,9 @@ from typing import Callable, Iterable
 
 from ..formats import jailhouse as jh
 from ..diagnostics import Diagnostic, Location, error, info, warning
-from ..model.system import Cell, Region, System, regions_of_cell
+from ..model.assembly import System
+from ..model.regions import Region, regions_of_cell
+from ..model.system import Cell
 from ..units import format_ranges, format_span
 from .cmdline import mem_limit_of, memmap_reserved_of
 from .facts import DEVICETREE, Board, Span, uncovered

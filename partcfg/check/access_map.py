@@ -14,7 +14,9 @@ from typing import Iterable, NamedTuple
 
 from ..formats import jailhouse as jh
 from ..gc_pause import collector_paused
-from ..model.system import Cell, Region, System, peer_links_of, regions_of_cell
+from ..model.assembly import System
+from ..model.regions import Region, peer_links_of, regions_of_cell
+from ..model.system import Cell
 from .facts import ACCESS_MASK
 
 

@@ -3,7 +3,7 @@
 Part of step 3 of the flow. The cell's name and flags, each region (flags, alignment,
 overlaps within the cell), CPUs, interrupt lines, port I/O, PCI capabilities, raw ivshmem
 devices, link placements, and the configuration size cell create accepts. Regions are
-judged as :func:`model.regions_of_cell` lays them out (declared regions and the regions
+judged as :func:`model.regions.regions_of_cell` lays them out (declared regions and the regions
 derived from links, in array order).
 """
 
@@ -13,8 +13,10 @@ import heapq
 
 from ..diagnostics import Diagnostic, did_you_mean, error, warning
 from ..formats import jailhouse as jh
-from ..model.system import (Cell, Link, LinkPlacement, PciDevice, PciLinkPlacement, Region, System,
-                            cell_arch, unreadable_keys_of)
+from ..model.assembly import System
+from ..model.document import unreadable_keys_of
+from ..model.regions import Region, cell_arch
+from ..model.system import Cell, Link, LinkPlacement, PciDevice, PciLinkPlacement
 from ..units import format_bdf
 from .facts import (ARCH_ARM, ARCH_ARM64, ARCH_X86, PAGE, field_location, region_label, several,
                     span_text)

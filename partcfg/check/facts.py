@@ -1,16 +1,17 @@
 """Validate layer: what several rules need about one system, computed once.
 
 Part of step 3 of the flow (``check``; imports only the foundations, ``load`` and
-``model``): the hypervisor constants the rule families share, :class:`SystemFacts` (each
-cell's region array as :func:`model.regions_of_cell` lays it out, and the links each cell
-is a peer of), and how findings name regions and byte ranges.
+``model``): the hypervisor constants the rule families share, :class:`SystemFacts`
+(each cell's region array as :func:`model.regions.regions_of_cell` lays it out, and the
+links each cell is a peer of), and how findings name regions and byte ranges.
 """
 
 from __future__ import annotations
 
 from ..diagnostics import Location
 from ..formats import jailhouse as jh
-from ..model.system import Region, System, peer_links_of, regions_of_cell
+from ..model.assembly import System
+from ..model.regions import Region, peer_links_of, regions_of_cell
 from ..units import format_ranges, format_span
 
 

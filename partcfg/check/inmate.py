@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 from ..formats import jailhouse as jh
 from ..diagnostics import Diagnostic, Location, error
-from ..model.system import Cell, Region, System, regions_of_cell
+from ..model.assembly import System
+from ..model.regions import Region, regions_of_cell
+from ..model.system import Cell
 from ..units import format_size, format_span
 
 

@@ -15,7 +15,9 @@ from typing import Callable
 from ..diagnostics import Diagnostic, Location, did_you_mean, error, info, warning
 from ..formats import jailhouse as jh
 from ..formats.ivshmem import links_by_bdf
-from ..model.system import Link, PciDevice, Region, System, sections_of
+from ..model.assembly import System
+from ..model.regions import Region, sections_of
+from ..model.system import Link, PciDevice
 from .access_map import AccessInterval, intervals_within
 from .cell_rules import (bdf_text, check_protocol_value, link_derived_from, links_overlap,
                          shmem_start_of)

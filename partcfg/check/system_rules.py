@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from ..diagnostics import Diagnostic, Location, error, warning
 from ..formats import jailhouse as jh
-from ..model.system import Cell, PciDevice, Region, peer_links_of
+from ..model.regions import Region, peer_links_of
+from ..model.system import Cell, PciDevice
 from ..units import format_bdf, format_ranges
 from .access_map import AccessInterval, access_intervals_of, intervals_within
 from .cell_rules import bdf_text, lines_in_window, pci_label

@@ -18,7 +18,10 @@ from dataclasses import replace
 from ..diagnostics import Diagnostic, Location, did_you_mean, error, info, warning
 from ..gc_pause import collector_paused
 from ..model.scenarios import Scenario, cell_key, conflicts_between, declared_scenarios, sub_system
-from ..model.system import Assembly, Cell, System, regions_of_cell, unreadable_of
+from ..model.assembly import Assembly, System
+from ..model.document import unreadable_of
+from ..model.regions import regions_of_cell
+from ..model.system import Cell
 from .cell_rules import cell_diagnostics
 from .facts import SystemFacts
 from .system_rules import system_diagnostics

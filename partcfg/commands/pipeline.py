@@ -17,7 +17,9 @@ from ..diagnostics import (ConfigError, Diagnostic, InputError, Location, did_yo
 from ..load.files import MAX_IMAGE_BYTES, YAML_SUFFIXES, file_bytes_of
 from ..layout import layout_of_cell, layout_of_system
 from ..load.yaml_source import load_yaml_file
-from ..model.system import Assembly, Cell, Document, PartialDocumentError, System, assembly_of, document_of
+from ..model.assembly import Assembly, System, assembly_of
+from ..model.document import PartialDocumentError, document_of
+from ..model.system import Cell, Document
 from ..names import file_stem_of
 from ..render import EMIT_KINDS
 from ..render.blob import blobs_of_system, cell_payload_of

@@ -27,7 +27,9 @@ from ..formats import jailhouse as jh
 from ..load.blob import SYSTEM_KIND, ParsedBlob, ParsedCell
 from ..diagnostics import Diagnostic, Location, info, warning
 from ..formats.ivshmem import links_by_bdf
-from ..model.system import VIRTIO_DEVICES, Link, format_protocol, link_regions_of
+from ..model.regions import link_regions_of
+from ..model.scalars import VIRTIO_DEVICES, format_protocol
+from ..model.system import Link
 from ..units import format_bdf, format_flags, format_ranges, size_in_units
 
 INEXACT = "IMPORT-INEXACT"

@@ -24,7 +24,8 @@ from pathlib import Path
 from ..formats import jailhouse as jh
 from ..diagnostics import Location
 from ..formats.ivshmem import links_by_bdf
-from .system import Cell, PciDevice, System
+from .assembly import System
+from .system import Cell, PciDevice
 from ..names import file_stem_of
 
 

@@ -16,7 +16,7 @@ from typing import Sequence
 from ..formats import ivshmem as iv
 from ..diagnostics import ConfigError, error
 from ..layout import CellLayout, SystemLayout
-from ..model.system import format_protocol
+from ..model.scalars import format_protocol
 from ..names import c_identifier_of, file_stem_of
 from ..units import format_bdf
 from .cdecl import STDINT_NAMES, c_declarations_of, c_members_of

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 from ..formats import jailhouse as jh
 from ..formats.binfmt import Field, Struct
 from ..layout import CellLayout, SystemLayout
-from ..model.system import VIRTIO_DEVICES
+from ..model.scalars import VIRTIO_DEVICES
 from ..names import file_stem_of
 from ..units import format_bdf
 from .cdecl import c_declarations_of, c_members_of, c_number, scalar_types_of

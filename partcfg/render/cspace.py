@@ -15,7 +15,7 @@ from ..formats import ivshmem as iv
 from ..formats import jailhouse as jh
 from ..diagnostics import ConfigError, error
 from ..layout import CellLayout, PciEntry, SystemLayout
-from ..model.system import format_protocol
+from ..model.scalars import format_protocol
 from ..names import file_stem_of
 from ..units import counted, format_bdf, format_size
 

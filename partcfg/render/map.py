@@ -28,7 +28,9 @@ import jinja2
 
 from .. import __version__
 from ..formats import jailhouse as jh
-from ..model.system import Cell, Region, System, regions_of_cell, sections_of
+from ..model.assembly import System
+from ..model.regions import Region, regions_of_cell, sections_of
+from ..model.system import Cell
 from ..units import format_bdf, format_ranges
 from ..check.access_map import effective_access_of
 

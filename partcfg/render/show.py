@@ -11,7 +11,8 @@ import json
 
 from ..formats import jailhouse as jh
 from ..layout import CellLayout, SystemLayout
-from ..model.system import Link, sections_of
+from ..model.regions import sections_of
+from ..model.system import Link
 from ..units import counted, format_bdf, format_ranges, format_size
 
 
