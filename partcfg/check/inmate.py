@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ..formats import jailhouse as jh
 from ..diagnostics import Diagnostic, Location, error
 from ..model.system import Cell, Region, System, regions_of_cell
-from ..units import format_size, format_span
+from ..wording import span_with_size as _span
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,6 @@ def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             result.append([start, end])
     return [(s, e) for s, e in result]
-
-
-def _span(start: int, end: int) -> str:
-    return f"{format_span(start, end)} ({format_size(end - start)})"
 
 
 def _region_label(region: Region) -> str:

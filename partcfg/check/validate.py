@@ -27,7 +27,9 @@ from ..model.system import (Assembly, Cell, Link, LinkPlacement, PciDevice, PciL
                     unreadable_keys_of, unreadable_of)
 from ..formats.ivshmem import links_by_bdf
 from ..model.scenarios import Scenario, cell_key, conflicts_between, declared_scenarios, sub_system
-from ..units import format_bdf, format_ranges, format_span
+from ..units import format_bdf, format_ranges
+from ..wording import ADDRESS_LIMIT, arch_name as _arch_name, region_label as _region_label
+from ..wording import span_text as _span
 
 PAGE = jh.PAGE_SIZE
 READ, WRITE, EXECUTE, DMA = jh.MEM_READ, jh.MEM_WRITE, jh.MEM_EXECUTE, jh.MEM_DMA
@@ -229,28 +231,11 @@ class _Facts:
         return f"{_region_label(region, ri)} of cell {self.cells[ci].name!r}"
 
 
-def _region_label(r: Region, index: int) -> str:
-    if r.link is not None:
-        return f"region #{index} ({r.origin})"
-    if r.name:
-        return f"region {r.name!r}"
-    return f"region #{index}"
-
-
 def _several(noun: str, numbers: list[int] | set[int]) -> tuple[str, str]:
     """("CPU 3", "is") or ("CPUs 5-6", "are"): numbered things for a message."""
     if len(numbers) == 1:
         return f"{noun} {format_ranges(numbers)}", "is"
     return f"{noun}s {format_ranges(numbers)}", "are"
-
-
-def _span(start: int, end: int) -> str:
-    """A byte range as first-last address (a range past the 64-bit space, which MEM-WRAP
-    reports, is shown up to its last possible address)."""
-    return format_span(min(start, ADDRESS_LIMIT - 1), min(end, ADDRESS_LIMIT))
-
-
-ADDRESS_LIMIT = 1 << 64
 
 
 def _at(r: Region, key: str) -> Location | None:
@@ -397,10 +382,6 @@ def _check_cell_flags(system: System | None, cell: Cell, arch: int | None,
         out.append(error("CELL-AARCH32", f"cell {cell.name!r} has the aarch32 flag, but {what} is "
                          f"{_arch_name(arch)}; only arm64 systems host AArch32 cells",
                          cell.location("flags"), hint=hint))
-
-
-def _arch_name(arch: int) -> str:
-    return {v: k for k, v in jh.ARCHITECTURES.items()}.get(arch, str(arch))
 
 
 def _check_region_flags(cell: Cell, regions: list[Region], is_root: bool,

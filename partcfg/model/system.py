@@ -27,6 +27,7 @@ from ..diagnostics import ConfigError, Diagnostic, Location, did_you_mean, error
 from ..load.yaml_source import DecimalInt, SourceDoc
 from ..units import WordError, parse_bdf, parse_cpu_numbers, parse_cpu_set, parse_flags, parse_int, parse_size
 from ..formats.vocabulary import DESCRIPTIONS, enum_schema_of, known_words_text
+from ..wording import arch_name
 
 # --- scalar types: human forms in, integers out ------------------------------------------
 
@@ -965,14 +966,10 @@ def assembly_of(documents: Iterable[Document], unreadable_systems: Iterable[str]
         for cell in system.all_cells:
             if cell.arch is not None and cell.arch != system.arch:
                 result.diagnostics.append(error(
-                    "CELL-ARCH", f"cell {cell.name!r} says arch {_arch_name(cell.arch)} but system "
-                    f"{system.name!r} is {_arch_name(system.arch)}", cell.location("arch"),
+                    "CELL-ARCH", f"cell {cell.name!r} says arch {arch_name(cell.arch)} but system "
+                    f"{system.name!r} is {arch_name(system.arch)}", cell.location("arch"),
                     related=[system.platform.location("arch")]))
     return result
-
-
-def _arch_name(arch: int) -> str:
-    return {v: k for k, v in jh.ARCHITECTURES.items()}.get(arch, str(arch))
 
 
 def _add_links(system: System, doc: Document, result: Assembly) -> None:
