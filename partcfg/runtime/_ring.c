@@ -178,7 +178,9 @@ typedef struct {
     int prev;              /* method of the previous large copy */
 } copy_tuner;
 
-static inline void copy_cached(uint8_t *dst, const uint8_t *src, size_t n) {
+/* A chunked copy that asks for the next chunk of the side in the other core's cache: the
+ * destination when copying into the ring (to_ring), the source when copying out. */
+static inline void copy_prefetched(uint8_t *dst, const uint8_t *src, size_t n, int to_ring) {
     if (n < COPY_PREFETCH_MIN) {
         memcpy(dst, src, n);
         return;
@@ -187,9 +189,14 @@ static inline void copy_cached(uint8_t *dst, const uint8_t *src, size_t n) {
         size_t len = n - at < COPY_CHUNK ? n - at : COPY_CHUNK;
         size_t next = at + COPY_CHUNK;
         if (next < n)
-            prefetch_range(dst + next, n - next < COPY_CHUNK ? n - next : COPY_CHUNK, 1);
+            prefetch_range((to_ring ? dst : src) + next,
+                           n - next < COPY_CHUNK ? n - next : COPY_CHUNK, to_ring);
         memcpy(dst + at, src + at, len);
     }
+}
+
+static inline void copy_cached(uint8_t *dst, const uint8_t *src, size_t n) {
+    copy_prefetched(dst, src, n, 1);
 }
 
 /* Small messages (the batch call's usual case): fixed-size 16-byte moves the compiler
@@ -275,17 +282,7 @@ static inline void copy_into_ring(copy_tuner *t, uint8_t *dst, const uint8_t *sr
 }
 
 static inline void copy_out_of_ring(uint8_t *dst, const uint8_t *src, size_t n) {
-    if (n < COPY_PREFETCH_MIN) {
-        memcpy(dst, src, n);
-        return;
-    }
-    for (size_t at = 0; at < n; at += COPY_CHUNK) {
-        size_t len = n - at < COPY_CHUNK ? n - at : COPY_CHUNK;
-        size_t next = at + COPY_CHUNK;
-        if (next < n)
-            prefetch_range(src + next, n - next < COPY_CHUNK ? n - next : COPY_CHUNK, 0);
-        memcpy(dst + at, src + at, len);
-    }
+    copy_prefetched(dst, src, n, 0);
 }
 
 static inline uint64_t load_acquire(const volatile uint64_t *p) {
@@ -446,14 +443,36 @@ static inline void sender_skip_pad(Sender *s) {
     s->pos = 0;
 }
 
-static inline void sender_put(Sender *s, const void *p, uint32_t len, uint64_t rec) {
+/* Close the record at pos (its payload already in place): header, then the index. */
+static inline void sender_close(Sender *s, uint32_t len, uint64_t rec) {
     rec_hdr hd = {len, TAG_DATA};
     memcpy(s->data + s->pos, &hd, HDR);
-    copy_into_ring(&s->tuner, s->data + s->pos + HDR, p, len, s->size);
     s->h += rec;
     s->pos += rec;
     if (s->pos == s->size)
         s->pos = 0;
+}
+
+static inline void sender_put(Sender *s, const void *p, uint32_t len, uint64_t rec) {
+    copy_into_ring(&s->tuner, s->data + s->pos + HDR, p, len, s->size);
+    sender_close(s, len, rec);
+}
+
+/* Write one message of len bytes (at most sender_max) when it fits: 1 written, 0 the ring
+ * is full, -1 error. Padding to the ring's end comes first when the record does not fit
+ * before it. Not yet published. */
+static inline int sender_write(Sender *s, const void *p, uint32_t len) {
+    int pad;
+    uint64_t rec = ALIGN8(HDR + (uint64_t)len);
+    int room = sender_room(s, rec, &pad);
+    if (room <= 0)
+        return room;
+    if (pad) {
+        sender_write_pad(s);
+        sender_skip_pad(s);
+    }
+    sender_put(s, p, len, rec);
+    return 1;
 }
 
 /* Ring the peer's doorbell once per sleep: when its sleep generation is odd (asleep) and
@@ -495,29 +514,25 @@ static int sender_usable(Sender *s) {
 
 static uint64_t sender_max(Sender *s) { return s->size / 2 - HDR; }
 
+/* The end of a send(): count and publish what sender_write() said (1 written, 0 full). */
+static PyObject *sender_sent(Sender *s, int written) {
+    if (written < 0)
+        return NULL;
+    if (!written)
+        Py_RETURN_FALSE;
+    s->sent++;
+    if (sender_publish(s) < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+}
+
 static PyObject *Sender_send(Sender *s, PyObject *arg) {
     Py_buffer b;
-    int pad, room;
     if (PyBytes_CheckExact(arg) && !s->broken && !s->res_rec) {
         /* the common case without the buffer protocol's cost */
         Py_ssize_t len = PyBytes_GET_SIZE(arg);
-        if ((uint64_t)len <= sender_max(s)) {
-            uint64_t rec = ALIGN8(HDR + (uint64_t)len);
-            room = sender_room(s, rec, &pad);
-            if (room < 0)
-                return NULL;
-            if (!room)
-                Py_RETURN_FALSE;
-            if (pad) {
-                sender_write_pad(s);
-                sender_skip_pad(s);
-            }
-            sender_put(s, PyBytes_AS_STRING(arg), (uint32_t)len, rec);
-            s->sent++;
-            if (sender_publish(s) < 0)
-                return NULL;
-            Py_RETURN_TRUE;
-        }
+        if ((uint64_t)len <= sender_max(s))
+            return sender_sent(s, sender_write(s, PyBytes_AS_STRING(arg), (uint32_t)len));
     }
     if (!sender_usable(s) || PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
         return NULL;
@@ -527,24 +542,9 @@ static PyObject *Sender_send(Sender *s, PyObject *arg) {
         PyBuffer_Release(&b);
         return NULL;
     }
-    uint64_t rec = ALIGN8(HDR + (uint64_t)b.len);
-    room = sender_room(s, rec, &pad);
-    if (room <= 0) {
-        PyBuffer_Release(&b);
-        if (room < 0)
-            return NULL;
-        Py_RETURN_FALSE;
-    }
-    if (pad) {
-        sender_write_pad(s);
-        sender_skip_pad(s);
-    }
-    sender_put(s, b.buf, (uint32_t)b.len, rec);
+    int written = sender_write(s, b.buf, (uint32_t)b.len);
     PyBuffer_Release(&b);
-    s->sent++;
-    if (sender_publish(s) < 0)
-        return NULL;
-    Py_RETURN_TRUE;
+    return sender_sent(s, written);
 }
 
 /* send_batch(buffer, size): messages of `size` bytes back to back; returns how many fit. */
@@ -559,21 +559,15 @@ static PyObject *Sender_send_batch(Sender *s, PyObject *args) {
         return NULL;
     }
     Py_ssize_t count = size ? b.len / size : 0, n = 0;
-    uint64_t rec = ALIGN8(HDR + (uint64_t)size);
     const uint8_t *p = b.buf;
     for (; n < count; n++) {
-        int pad, room = sender_room(s, rec, &pad);
-        if (room < 0) {
+        int written = sender_write(s, p + n * size, (uint32_t)size);
+        if (written < 0) {
             PyBuffer_Release(&b);
             return NULL;
         }
-        if (!room)
+        if (!written)
             break;
-        if (pad) {
-            sender_write_pad(s);
-            sender_skip_pad(s);
-        }
-        sender_put(s, p + n * size, (uint32_t)size, rec);
     }
     PyBuffer_Release(&b);
     s->sent += n;
@@ -593,7 +587,6 @@ static PyObject *Sender_send_many(Sender *s, PyObject *seq) {
     PyObject **items = PySequence_Fast_ITEMS(fast);
     for (; n < count; n++) {
         Py_buffer b;
-        int pad, room;
         if (PyObject_GetBuffer(items[n], &b, PyBUF_SIMPLE) < 0)
             goto fail;
         if ((uint64_t)b.len > sender_max(s)) {
@@ -601,20 +594,12 @@ static PyObject *Sender_send_many(Sender *s, PyObject *seq) {
             PyErr_SetString(PyExc_ValueError, "message exceeds the ring's maximum");
             goto fail;
         }
-        uint64_t rec = ALIGN8(HDR + (uint64_t)b.len);
-        room = sender_room(s, rec, &pad);
-        if (room <= 0) {
-            PyBuffer_Release(&b);
-            if (room < 0)
-                goto fail;
-            break;
-        }
-        if (pad) {
-            sender_write_pad(s);
-            sender_skip_pad(s);
-        }
-        sender_put(s, b.buf, (uint32_t)b.len, rec);
+        int written = sender_write(s, b.buf, (uint32_t)b.len);
         PyBuffer_Release(&b);
+        if (written < 0)
+            goto fail;
+        if (!written)
+            break;
     }
     Py_DECREF(fast);
     s->sent += n;
@@ -674,13 +659,7 @@ static PyObject *Sender_commit(Sender *s, PyObject *arg) {
     }
     if (s->res_pad)
         sender_skip_pad(s);
-    rec_hdr hd = {(uint32_t)n, TAG_DATA};
-    uint64_t rec = ALIGN8(HDR + (uint64_t)n);
-    memcpy(s->data + s->pos, &hd, HDR);
-    s->h += rec;
-    s->pos += rec;
-    if (s->pos == s->size)
-        s->pos = 0;
+    sender_close(s, (uint32_t)n, ALIGN8(HDR + (uint64_t)n));
     s->res_rec = 0;
     s->sent++;
     if (sender_publish(s) < 0)
@@ -892,6 +871,12 @@ static int receiver_publish_if(Receiver *r, int force) {
     return ring_doorbell_if_asleep(r->peer_sleep, &r->rung_gen, &r->doorbells, r->doorbell);
 }
 
+/* The end of a receive that found the ring empty: publish what padding consumed (the
+ * sender may wait for it); -1 when the doorbell callback raised. */
+static int receiver_idle(Receiver *r) {
+    return r->published != r->t ? receiver_publish_if(r, 1) : 0;
+}
+
 static int receiver_usable(Receiver *r) {
     if (r->broken) {
         PyErr_SetString(RingCorrupt, "ring is broken (the sender violated the protocol)");
@@ -925,7 +910,7 @@ static PyObject *Receiver_recv(Receiver *r, PyObject *unused) {
     if (got < 0)
         return receiver_error(r, t0);
     if (!got) {
-        if (r->published != r->t && receiver_publish_if(r, 1) < 0)
+        if (receiver_idle(r) < 0)
             return NULL;
         Py_RETURN_NONE;
     }
@@ -953,7 +938,7 @@ static PyObject *Receiver_recv_into(Receiver *r, PyObject *arg) {
         PyBuffer_Release(&b);
         if (got < 0)
             return receiver_error(r, t0);
-        if (r->published != r->t && receiver_publish_if(r, 1) < 0)
+        if (receiver_idle(r) < 0)
             return NULL;
         return PyLong_FromLong(-1);
     }
@@ -1021,7 +1006,7 @@ static PyObject *Receiver_peek(Receiver *r, PyObject *unused) {
     if (got < 0)
         return receiver_error(r, t0);
     if (!got) {
-        if (r->published != r->t && receiver_publish_if(r, 1) < 0)
+        if (receiver_idle(r) < 0)
             return NULL;
         Py_RETURN_NONE;
     }
