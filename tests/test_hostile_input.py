@@ -13,21 +13,15 @@ import time
 
 import pytest
 
-from conftest import FIXTURES, ROOT
+from conftest import ROOT
+from support.workflow import CLEAN, edited, workflow_copy
 from partcfg.load.blob import blob_bytes_of, parsed_blob_file
-
-CLEAN = FIXTURES / "workflow" / "clean"
 
 
 def _tree(tmp_path, edit=None):
-    src = tmp_path / "cells"
-    shutil.copytree(CLEAN, src)
-    if edit:
-        for name, (old, new) in edit.items():
-            f = src / name
-            text = f.read_text()
-            assert old in text
-            f.write_text(text.replace(old, new))
+    src = workflow_copy(tmp_path)
+    for name, (old, new) in (edit or {}).items():
+        edited(src / name, old, new)
     return src
 
 

@@ -21,7 +21,7 @@ from partcfg.load.yaml_source import load_yaml_text
 from partcfg.model.system import assembly_of, document_of
 from partcfg.commands.pipeline import build_outputs_of, checked_files_of
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "firmware"
 GOLDEN = ROOT / "tests" / "golden"
 GOLDEN_EMIT = ROOT / "tests" / "golden-emit"
