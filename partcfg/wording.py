@@ -24,6 +24,11 @@ def arch_name(arch: int, unknown: str | None = None) -> str:
     return ARCH_NAMES.get(arch, str(arch) if unknown is None else unknown)
 
 
+# --- devices -----------------------------------------------------------------------------------
+
+PCI_TYPE_NAMES = {number: name for name, number in jh.PCI_TYPES.items()}
+
+
 # --- access ------------------------------------------------------------------------------------
 
 # the four access bits a region grants, as letters (``rwxd``) and as words

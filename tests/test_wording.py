@@ -27,6 +27,11 @@ def test_an_unknown_architecture_keeps_its_number_or_the_given_word():
     assert wording.arch_name(7, "?") == "?"
 
 
+def test_pci_device_types_are_named_as_in_the_format():
+    # device types: 1 = PCI device, 2 = bridge, 3 = ivshmem
+    assert (wording.PCI_TYPE_NAMES[1], wording.PCI_TYPE_NAMES[3]) == ("device", "ivshmem")
+
+
 def test_access_letters_follow_the_bit_order_read_write_execute_dma():
     assert wording.access_letters(0x1) == "r---"
     assert wording.access_letters(0x1 | 0x2 | 0x8) == "rw-d"

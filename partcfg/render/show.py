@@ -13,7 +13,7 @@ from ..formats import jailhouse as jh
 from ..layout import CellLayout, SystemLayout
 from ..model.system import Link, sections_of
 from ..units import counted, format_bdf, format_ranges, format_size
-from ..wording import ARCH_NAMES, access_letters, arch_name
+from ..wording import ARCH_NAMES, PCI_TYPE_NAMES, access_letters, arch_name
 
 
 def access_of(flags: int) -> str:
@@ -40,7 +40,7 @@ def cell_text_of(layout: CellLayout) -> str:
                      f"{access_of(r.flags):<22} {r.origin}")
     for dev in layout.pci_devices:
         f = dev.fields
-        kind = {v: k for k, v in jh.PCI_TYPES.items()}.get(f["type"], str(f["type"]))
+        kind = PCI_TYPE_NAMES.get(f["type"], str(f["type"]))
         extra = ""
         if f["type"] == jh.PCI_TYPE_IVSHMEM:
             extra = (f" peer {f['shmem_dev_id']} of {f['shmem_peers']}, regions from "
@@ -104,7 +104,7 @@ def cell_facts_of(layout: CellLayout) -> dict:
     for dev in layout.pci_devices:
         f = dev.fields
         entry = {"bdf": format_bdf(f["bdf"]), "domain": f["domain"],
-                 "type": {v: k for k, v in jh.PCI_TYPES.items()}.get(f["type"], f["type"]),
+                 "type": PCI_TYPE_NAMES.get(f["type"], f["type"]),
                  "origin": dev.origin}
         if f["type"] == jh.PCI_TYPE_IVSHMEM:
             entry.update(peer_id=f["shmem_dev_id"], peers=f["shmem_peers"],
