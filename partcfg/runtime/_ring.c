@@ -373,33 +373,30 @@ static int Sender_init(Sender *s, PyObject *args, PyObject *kw) {
     RingArgs a;
     if (ring_args_of(args, kw, &a) < 0)
         return -1;
-    uintptr_t data = a.data, head = a.head, tail = a.tail, sleep = a.sleep, peer = a.peer;
-    unsigned long long size = a.size;
-    PyObject *doorbell = a.doorbell;
-    s->data = (uint8_t *)data;
-    s->size = size;
-    s->head = (volatile uint64_t *)head;
-    s->tail = (const volatile uint64_t *)tail;
-    s->sleep_gen = (volatile uint64_t *)sleep;
-    s->peer_sleep = (const volatile uint64_t *)peer;
+    s->data = (uint8_t *)a.data;
+    s->size = a.size;
+    s->head = (volatile uint64_t *)a.head;
+    s->tail = (const volatile uint64_t *)a.tail;
+    s->sleep_gen = (volatile uint64_t *)a.sleep;
+    s->peer_sleep = (const volatile uint64_t *)a.peer;
     /* attach: continue from whatever the section already says (it is our own memory) */
     s->h = load_acquire(s->head);
     if (s->h & 7u) {
         PyErr_SetString(RingCorrupt, "own producer index is not 8-byte aligned");
         return -1;
     }
-    s->pos = s->h % size;
+    s->pos = s->h % s->size;
     s->t_cache = s->h;          /* assume full until the receiver's tail is read */
     s->my_gen = load_acquire(s->sleep_gen) & ~(uint64_t)1;
     s->rung_gen = 0;
     s->res_rec = 0;
     s->broken = 0;
-    Py_XSETREF(s->doorbell, Py_NewRef(doorbell));
+    Py_XSETREF(s->doorbell, Py_NewRef(a.doorbell));
     s->sent = s->doorbells = 0;
     memset(&s->tuner, 0, sizeof s->tuner);
     {
         uint64_t t = load_acquire(s->tail);
-        if (t <= s->h && s->h - t <= size)
+        if (t <= s->h && s->h - t <= s->size)
             s->t_cache = t;
     }
     return 0;
@@ -775,30 +772,27 @@ static int Receiver_init(Receiver *r, PyObject *args, PyObject *kw) {
     RingArgs a;
     if (ring_args_of(args, kw, &a) < 0)
         return -1;
-    uintptr_t data = a.data, head = a.head, tail = a.tail, sleep = a.sleep, peer = a.peer;
-    unsigned long long size = a.size;
-    PyObject *doorbell = a.doorbell;
-    r->data = (const uint8_t *)data;
-    r->size = size;
-    r->head = (const volatile uint64_t *)head;
-    r->tail = (volatile uint64_t *)tail;
-    r->sleep_gen = (volatile uint64_t *)sleep;
-    r->peer_sleep = (const volatile uint64_t *)peer;
+    r->data = (const uint8_t *)a.data;
+    r->size = a.size;
+    r->head = (const volatile uint64_t *)a.head;
+    r->tail = (volatile uint64_t *)a.tail;
+    r->sleep_gen = (volatile uint64_t *)a.sleep;
+    r->peer_sleep = (const volatile uint64_t *)a.peer;
     r->t = load_acquire(r->tail);
     if (r->t & 7u) {
         PyErr_SetString(RingCorrupt, "own consumer index is not 8-byte aligned");
         return -1;
     }
-    r->pos = r->t % size;
+    r->pos = r->t % r->size;
     r->h_cache = r->t;
     r->published = r->t;
-    r->lazy = size / 4;
+    r->lazy = r->size / 4;
     r->my_gen = load_acquire(r->sleep_gen) & ~(uint64_t)1;
     r->rung_gen = 0;
     r->held = 0;
     r->broken = 0;
     r->batch_bytes = 0;
-    Py_XSETREF(r->doorbell, Py_NewRef(doorbell));
+    Py_XSETREF(r->doorbell, Py_NewRef(a.doorbell));
     r->received = r->doorbells = 0;
     return 0;
 }
@@ -901,19 +895,30 @@ static PyObject *receiver_error(Receiver *r, uint64_t t_before) {
     return NULL;
 }
 
-static PyObject *Receiver_recv(Receiver *r, PyObject *unused) {
-    uint64_t off, rec, t0 = r->t;
-    uint32_t len;
+/* The next message for recv() and peek(): 1 (offset, length and record size out), 0 the
+ * ring is empty (what padding consumed is published), -1 with an exception set. */
+static int receiver_take(Receiver *r, uint64_t *off, uint32_t *len, uint64_t *rec) {
+    uint64_t t0 = r->t;
     if (!receiver_usable(r))
-        return NULL;
-    int got = receiver_next(r, &off, &len, &rec);
-    if (got < 0)
-        return receiver_error(r, t0);
-    if (!got) {
-        if (receiver_idle(r) < 0)
-            return NULL;
-        Py_RETURN_NONE;
+        return -1;
+    int got = receiver_next(r, off, len, rec);
+    if (got < 0) {
+        receiver_error(r, t0);
+        return -1;
     }
+    if (!got && receiver_idle(r) < 0)
+        return -1;
+    return got;
+}
+
+static PyObject *Receiver_recv(Receiver *r, PyObject *unused) {
+    uint64_t off, rec;
+    uint32_t len;
+    int got = receiver_take(r, &off, &len, &rec);
+    if (got < 0)
+        return NULL;
+    if (!got)
+        Py_RETURN_NONE;
     PyObject *out = PyBytes_FromStringAndSize((const char *)r->data + off, len);
     if (!out)
         return NULL;
@@ -998,18 +1003,13 @@ static PyObject *Receiver_recv_batch_into(Receiver *r, PyObject *arg) {
 
 /* Zero-copy: peek() -> read-only memoryview of the next message in the ring, or None. */
 static PyObject *Receiver_peek(Receiver *r, PyObject *unused) {
-    uint64_t off, rec, t0 = r->t;
+    uint64_t off, rec;
     uint32_t len;
-    if (!receiver_usable(r))
-        return NULL;
-    int got = receiver_next(r, &off, &len, &rec);
+    int got = receiver_take(r, &off, &len, &rec);
     if (got < 0)
-        return receiver_error(r, t0);
-    if (!got) {
-        if (receiver_idle(r) < 0)
-            return NULL;
+        return NULL;
+    if (!got)
         Py_RETURN_NONE;
-    }
     r->held = rec;
     return PyMemoryView_FromMemory((char *)r->data + off, len, PyBUF_READ);
 }
