@@ -30,10 +30,9 @@ from .model.regions import Region, regions_of_cell
 from .model.system import Cell, Link, PciDevice
 from .units import counted, format_bdf, format_flags, format_ranges, format_size, format_span
 from .check.access_map import effective_access_of
+from .wording import access_words, region_meaning
 
 BLOB_SUFFIX = ".cell"
-ACCESS_WORDS = (("READ", jh.MEM_READ), ("WRITE", jh.MEM_WRITE), ("EXECUTE", jh.MEM_EXECUTE),
-                ("DMA", jh.MEM_DMA))
 MAX_LABELS = 3
 
 
@@ -133,25 +132,8 @@ def side_of(path: str | Path) -> Side:
 
 # --- small formatting helpers --------------------------------------------------------------------
 
-def _size(size: int) -> str:
-    return format_size(size)
-
-
-def _access_text(bits: int) -> str:
-    return ", ".join(word for word, bit in ACCESS_WORDS if bits & bit)
-
-
 def _flag_text(mask: int, names: dict) -> str:
     return ", ".join(str(w) if isinstance(w, str) else f"{w:#x}" for w in format_flags(mask, names)) or "none"
-
-
-def region_label_of(r: Region) -> str:
-    """What a region is, in words: ``region 'ram'``, ``output section of peer 1 of link demo``."""
-    if r.link is not None:
-        section = {"state": "state table", "rw": "read/write section"}.get(
-            r.section or "", f"output section of peer {r.owner}")
-        return f"{section} of link {r.link}"
-    return f"region {r.name!r}" if r.name else "an unnamed region"
 
 
 def _is_physical(r: Region) -> bool:
@@ -357,7 +339,7 @@ def _region_pairs(old: list[Region], new: list[Region]):
 def _region_text(r: Region) -> str:
     where = "communication region" if r.flags & jh.MEM_COMM_REGION else format_span(r.phys, r.end)
     name = f"region {r.name!r}" if r.name else "region"
-    return f"{name} {where} ({_size(r.size)}, {_flag_text(r.flags, jh.MEM_FLAGS)})"
+    return f"{name} {where} ({format_size(r.size)}, {_flag_text(r.flags, jh.MEM_FLAGS)})"
 
 
 def _cell_changes(system: str, old: Cell, new: Cell, old_regions: list[Region],
@@ -370,7 +352,7 @@ def _cell_changes(system: str, old: Cell, new: Cell, old_regions: list[Region],
         if a.phys != b.phys and not b.flags & jh.MEM_COMM_REGION:
             what.append(f"moved {format_span(a.phys, a.end)} -> {format_span(b.phys, b.end)}")
         if a.size != b.size:
-            what.append(f"resized {_size(a.size)} -> {_size(b.size)}"
+            what.append(f"resized {format_size(a.size)} -> {format_size(b.size)}"
                         + ("" if a.phys != b.phys else f" ({format_span(a.phys, a.end)} -> {format_span(b.phys, b.end)})"))
         if a.virt != b.virt:
             what.append(f"seen at {b.virt:#x} instead of {a.virt:#x}")
@@ -535,7 +517,7 @@ def _access_changes(system: str, old: System, new: System, common: set[str]) -> 
             gained, lost = acc_b & ~acc_a, acc_a & ~acc_b
             if not (gained or lost):
                 continue
-            labels = [region_label_of(r) for r in (regs_b if gained else regs_a)]
+            labels = [region_meaning(r) for r in (regs_b if gained else regs_a)]
             if runs and runs[-1][1] == s and runs[-1][2] == gained and runs[-1][3] == lost:
                 runs[-1][1] = e
                 runs[-1][4].extend(x for x in labels if x not in runs[-1][4])
@@ -546,13 +528,13 @@ def _access_changes(system: str, old: System, new: System, common: set[str]) -> 
             where = f" ({', '.join(shown)})" if shown else ""
             if gained:
                 out.append(Change(system, "access-gained",
-                                  f"{name} gains {_access_text(gained)} on {format_span(s, e)}{where}", name,
-                                  {"start": s, "end": e, "access": _access_text(gained).split(", "),
+                                  f"{name} gains {access_words(gained)} on {format_span(s, e)}{where}", name,
+                                  {"start": s, "end": e, "access": access_words(gained).split(", "),
                                    "regions": labels}))
             if lost:
                 out.append(Change(system, "access-lost",
-                                  f"{name} loses {_access_text(lost)} on {format_span(s, e)}{where}", name,
-                                  {"start": s, "end": e, "access": _access_text(lost).split(", "),
+                                  f"{name} loses {access_words(lost)} on {format_span(s, e)}{where}", name,
+                                  {"start": s, "end": e, "access": access_words(lost).split(", "),
                                    "regions": labels}))
     return out
 
@@ -606,7 +588,7 @@ def _link_value_text(key: str, value) -> str:
     if key == "bdf":
         return format_bdf(value)
     if key in ("state_table", "rw_section", "output_section"):
-        return _size(value)
+        return format_size(value)
     if key == "peers":
         return "[" + ", ".join(value) + "]"
     if key == "interrupts":

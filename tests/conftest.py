@@ -31,4 +31,4 @@ def run_cli():
 
 # in CI (CI set) a skipped test fails unless it is on the short list in the plugin;
 # a whole-suite run fails when a registered rule was triggered by no test
-pytest_plugins = ["support.ci_skips", "support.rule_log"]
+pytest_plugins = ["support.ci_skips", "support.rule_log", "support.slow_guard"]

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from conftest import FIXTURES
+from support.workflow import CONFLICT, edited, workflow_copy
 from test_sarif import _official_validator
 
-CONFLICT = FIXTURES / "workflow" / "conflict"
 CPU_MESSAGE = "CPU 2 of cell 'sender' is also in cell 'receiver'"
 ISO_MESSAGE = ("region 'ram' of cell 'receiver' is private (not rootshared), but region 'ram' of "
                "cell 'sender' also covers 0x10080000-0x100fffff")
@@ -23,15 +21,12 @@ ISO_MESSAGE = ("region 'ram' of cell 'receiver' is private (not rootshared), but
 
 @pytest.fixture
 def board(tmp_path, monkeypatch):
-    shutil.copytree(CONFLICT, tmp_path / "conflict")
     monkeypatch.chdir(tmp_path)
-    return tmp_path / "conflict"
+    return workflow_copy(tmp_path, CONFLICT, "conflict")
 
 
 def _edit(path, old, new):
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
+    edited(path, old, new, 1)
 
 
 def _hand_fingerprint(rule, file, node, normalized_message):

@@ -8,7 +8,7 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from roundtrip import struct_values
+from support.roundtrip import struct_values
 
 from partcfg.formats import jailhouse as jh
 from partcfg.formats.binfmt import StructError

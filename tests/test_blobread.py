@@ -7,7 +7,7 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from roundtrip import blob_files_of, example_systems, standalone_cells, systems
+from support.roundtrip import blob_files_of, example_systems, standalone_cells, systems
 
 from partcfg.formats import jailhouse as jh
 from partcfg.load.blob import (ParsedBlob, blob_bytes_of, parsed_blob_file, parsed_blob_of)

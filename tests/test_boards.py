@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from roundtrip import imported_texts_of, rebuilt_blobs_of
+from support.roundtrip import imported_texts_of, rebuilt_blobs_of
 from typer.testing import CliRunner
 
 from partcfg.formats import jailhouse as jh

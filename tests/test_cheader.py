@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from firmware_support import (FIXTURES, GOLDEN, ROOT, assembly_of_texts, example_outputs,
+from support.firmware import (FIXTURES, GOLDEN, ROOT, assembly_of_texts, example_outputs,
                               example_systems, needs_gcc, run, write_tree)
 from partcfg.formats import ivshmem as iv
 from partcfg.diagnostics import ConfigError

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from firmware_support import (FIXTURES, GOLDEN_EMIT, SYSTEMS, example_outputs,
+from support.firmware import (FIXTURES, GOLDEN_EMIT, SYSTEMS, example_outputs,
                               needs_gcc, needs_objcopy, run, write_tree)
 from partcfg.commands.pipeline import build_outputs_of, checked_files_of
 from partcfg.render.csource import HEADER_STRUCTS, macro_values

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from firmware_support import (FIXTURES, assembly_of_texts, example_layouts, example_outputs,
+from support.firmware import (FIXTURES, assembly_of_texts, example_layouts, example_outputs,
                               example_paths, example_systems)
 from partcfg.formats import ivshmem as iv
 from partcfg.diagnostics import BlobError, ConfigError
@@ -269,7 +269,7 @@ def test_reader_rejects_malformed_images(image, rule, message):
 # --- partcfg show --cspace ------------------------------------------------------------------
 
 def test_show_cspace_prints_an_annotated_dump_per_peer(run_cli, monkeypatch):
-    from firmware_support import ROOT
+    from support.firmware import ROOT
     monkeypatch.chdir(ROOT)
     code, out, err = run_cli("show", *example_paths(), "--cspace")
     assert code == 0, err

@@ -7,9 +7,8 @@ import shutil
 
 import pytest
 
-from conftest import CELLS, FIXTURES, example_files
-
-CLEAN = FIXTURES / "workflow" / "clean"
+from conftest import CELLS, example_files
+from support.workflow import CLEAN, edited
 
 
 def _copy(src, dst):
@@ -20,9 +19,7 @@ def _copy(src, dst):
 
 
 def _edit(path, old, new):
-    text = path.read_text(encoding="utf-8")
-    assert old in text, f"{old!r} not in {path.name}"
-    path.write_text(text.replace(old, new), encoding="utf-8")
+    edited(path, old, new)
 
 
 def _x86(tmp_path, name):

@@ -13,7 +13,7 @@ import io
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from firmware_support import (FIXTURES, GOLDEN_EMIT, SYSTEMS, example_outputs, needs_gcc,
+from support.firmware import (FIXTURES, GOLDEN_EMIT, SYSTEMS, example_outputs, needs_gcc,
                               needs_x86_64_host, run, write_tree)
 from partcfg.diagnostics import BlobError, InputError
 from partcfg.load.elf import blob_bytes_of_elf

@@ -9,6 +9,8 @@ import random
 import time
 from collections import Counter
 
+import pytest
+
 from conftest import CELLS, FIXTURES
 from partcfg.diagnostics import PartcfgError
 
@@ -53,6 +55,7 @@ def _mutated_text(rng: random.Random, text: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+@pytest.mark.slow  # hundreds of mutated inputs through the whole flow (8-25 s)
 def test_mutated_yaml_names_and_blobs_end_in_partcfg_errors_only(tmp_path):
     from partcfg.load.blob import parsed_blob_of
     from partcfg.lift.blob_to_yaml import imported_documents_of

@@ -13,21 +13,15 @@ import time
 
 import pytest
 
-from conftest import FIXTURES, ROOT
+from conftest import ROOT
+from support.workflow import CLEAN, edited, workflow_copy
 from partcfg.load.blob import blob_bytes_of, parsed_blob_file
-
-CLEAN = FIXTURES / "workflow" / "clean"
 
 
 def _tree(tmp_path, edit=None):
-    src = tmp_path / "cells"
-    shutil.copytree(CLEAN, src)
-    if edit:
-        for name, (old, new) in edit.items():
-            f = src / name
-            text = f.read_text()
-            assert old in text
-            f.write_text(text.replace(old, new))
+    src = workflow_copy(tmp_path)
+    for name, (old, new) in (edit or {}).items():
+        edited(src / name, old, new)
     return src
 
 
@@ -81,6 +75,7 @@ def test_deep_nesting_is_a_located_error(run_cli, tmp_path):
     _no_bug(out, err)
 
 
+@pytest.mark.slow  # runs partcfg in a process (names that are not UTF-8 in argv)
 def test_file_names_that_are_not_utf8_are_no_internal_error(tmp_path):
     src = _tree(tmp_path)
     os.rename(src / "sender.yaml", os.fsencode(src) + b"/\xfe.yaml")
@@ -209,6 +204,7 @@ def test_run_refuses_a_sparse_multi_gb_cell_without_reading_it(run_cli, clean_bu
            "bytes) is larger than a configuration blob partcfg reads (64 MiB at most)" in err
 
 
+@pytest.mark.slow  # spawns the runtime's processes
 def test_a_512mb_output_section_is_exercised_in_bounded_time(run_cli, tmp_path):
     src = _tree(tmp_path, {"cells.yaml": ("output_section: 8K", "output_section: 512M")})
     assert run_cli("build", src, "-o", tmp_path / "build")[0] == 0
@@ -246,6 +242,7 @@ def test_a_stuck_peer_ends_the_exchange_within_seconds_naming_it():
     assert flow.error == "no progress for 2 s: peer 1 sends nothing"
 
 
+@pytest.mark.slow  # spawns the runtime's processes
 def test_run_says_which_protections_are_missing(run_cli, clean_build, tmp_path):
     code, out, _ = run_cli("run", _build_copy(clean_build, tmp_path), "--seconds", "0.1")
     assert code == 0

@@ -6,21 +6,17 @@ and ``build --check`` reads only regular files, never more than it expects."""
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 
 import pytest
 
-from conftest import FIXTURES
-
-CLEAN = FIXTURES / "workflow" / "clean"
+from support.workflow import workflow_copy
 
 
 def _tree(tmp_path, name="cells", system="board", rename=None):
     """The clean 2-cell system, optionally with another system name or a cell renamed
     (``rename``: (old, new), applied to every file)."""
-    src = tmp_path / name
-    shutil.copytree(CLEAN, src)
+    src = workflow_copy(tmp_path, name=name)
     for f in src.glob("*.yaml"):
         text = f.read_text().replace("system: board", f"system: {system!r}".replace("'", '"'))
         if rename:

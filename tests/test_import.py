@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from roundtrip import (blob_files_of, example_systems, imported_texts_of,
+from support.roundtrip import (blob_files_of, example_systems, imported_texts_of,
                        rebuilt_blobs_of, standalone_cells, systems)
 
 from partcfg import __version__

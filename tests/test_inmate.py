@@ -12,7 +12,7 @@ import struct
 
 import pytest
 
-from firmware_support import ROOT, example_paths, example_systems, needs_gcc, run
+from support.firmware import ROOT, example_paths, example_systems, needs_gcc, run
 from partcfg.check.inmate import inmate_diagnostics_of
 
 PT_LOAD = 1

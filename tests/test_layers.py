@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "partcfg"
 # rank of every top-level part of the package; a part imports only lower ranks
 RANKS = {
     "partcfg": 0, "diagnostics": 0, "units": 0, "names": 0, "gc_pause": 0, "formats": 0,
+    "wording": 0,
     "load": 1,
     "model": 2,
     "check": 3, "lift": 3, "board": 3,
@@ -31,7 +32,7 @@ RANKS = {
 }
 FOUNDATION = 0
 # what the runtime may use: the foundations and the blob reader (built artifacts only)
-RUNTIME_MAY_IMPORT = {"partcfg", "diagnostics", "units", "names", "formats", "load.blob",
+RUNTIME_MAY_IMPORT = {"partcfg", "diagnostics", "units", "names", "formats", "wording", "load.blob",
                       "load.files"}
 
 

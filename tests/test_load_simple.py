@@ -3,6 +3,7 @@ exactly what libyaml's full path gives, or declines; positions stay libyaml's.""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -96,6 +97,7 @@ def documents(draw) -> str:
     return "\n".join(lines) + draw(st.sampled_from(["\n", "", "\r\n", "\n\n"]))
 
 
+@pytest.mark.slow  # 3000 generated documents, each loaded twice (about 25 s)
 @settings(max_examples=3000, deadline=None)
 @given(documents())
 def test_simple_path_gives_what_libyaml_gives_or_declines(text):
@@ -183,6 +185,7 @@ def block_documents(draw) -> str:
     return "\n".join(block_text(draw, root, 0, 0)) + "\n"
 
 
+@pytest.mark.slow  # 1500 generated documents, each loaded twice (about 15 s)
 @settings(max_examples=1500, deadline=None)
 @given(block_documents())
 def test_simple_path_reads_nested_block_documents_as_libyaml_does(text):
@@ -194,6 +197,7 @@ def test_simple_path_reads_nested_block_documents_as_libyaml_does(text):
     assert same(simple, full), f"{text!r}: simple {simple!r} != full {full!r}"
 
 
+@pytest.mark.slow  # starts worker processes
 def test_loading_in_worker_processes_gives_the_serial_result(tmp_path, monkeypatch):
     """Files read by a pool (big trees) and by this process: the same diagnostics, in the
     same order at the same positions, including files the simple path declines, syntax

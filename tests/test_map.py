@@ -167,6 +167,34 @@ def test_small_regions_stay_visible_next_to_big_ones():
     assert hpet.h >= MIN_PX and ram.h / hpet.h < 10
 
 
+def test_map_is_rendered_in_the_one_shared_environment(monkeypatch):
+    from partcfg.render import jinja
+    from partcfg.render.map import map_html_of, map_svg_of, system_map_of
+
+    shared = jinja.environment()
+    asked: list[str] = []
+
+    class _Spy:
+        def get_template(self, name):
+            asked.append(name)
+            return shared.get_template(name)
+
+    monkeypatch.setattr(jinja, "environment", _Spy)
+    system = _assembly(example_files()).assembly.systems[0]
+    maps = [system_map_of(system)]
+    assert "<svg" in map_html_of(maps, []) and "<svg" in map_svg_of(maps, [])
+    assert asked == ["map.html.j2", "map.svg.j2"]
+
+
+def test_markup_is_escaped_and_c_is_not():
+    from partcfg.render.jinja import environment
+
+    env = environment()
+    assert env.autoescape("map.html.j2") and env.autoescape("map_system.svg.j2")
+    assert not env.autoescape("jailhouse_config.c.j2") and not env.autoescape("firmware_header.h.j2")
+    assert env.from_string("{{ x }}").render(x="<a>") == "<a>"   # a string template is C-like
+
+
 @pytest.mark.parametrize("args", [["-o", "x.txt"], []])
 def test_usage_errors(run_cli, tmp_path, args):
     code, out, err = run_cli("map", *example_files(), *[str(tmp_path / a) if a.endswith("txt") else a

@@ -108,6 +108,7 @@ def test_the_readme_has_console_examples():
     assert len(BLOCKS) >= 10
 
 
+@pytest.mark.slow  # runs each example in a shell
 @pytest.mark.parametrize("start, session", [pytest.param(s, b, id=f"README.md:{s}") for s, b in BLOCKS])
 def test_console_example(tmp_path, start, session):
     if any(re.match(r"(gcc|objcopy|cc) ", c) for c, _ in session) and not shutil.which("gcc"):
@@ -164,6 +165,7 @@ def test_expected_output_matching():
     assert not _matches(["a", "...", "z"], ["a", "b"])
 
 
+@pytest.mark.slow  # starts each bench script in a Python process
 @pytest.mark.parametrize("script", sorted(p.name for p in (ROOT / "bench").glob("*.py")))
 def test_bench_scripts_start_outside_the_checkout(tmp_path, script):
     """`python bench/X.py` from anywhere: the installed package, or else the checkout."""

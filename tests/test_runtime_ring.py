@@ -300,6 +300,7 @@ def _sleeper(rx, bell: int, count: int) -> int:
     return 0
 
 
+@pytest.mark.slow  # forks a peer process
 def test_no_wake_up_is_lost_between_processes():
     _ring.register_fast_wakeups()
     size = 512

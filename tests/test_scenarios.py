@@ -163,6 +163,7 @@ def test_alternatives_sharing_a_name_build_to_name_at_file_stem(tmp_path):
     assert (0x3a700000).to_bytes(8, "little") not in outputs["guest@guest.cell"]
 
 
+@pytest.mark.slow  # spawns the runtime's processes
 def test_run_runs_each_scenario_in_turn_or_one(tmp_path):
     from partcfg.commands.atomic_write import write_outputs
     from partcfg.runtime.launcher import run_build_dir

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-
-from conftest import FIXTURES
-
-CLEAN = FIXTURES / "workflow" / "clean"
+from support.workflow import workflow_copy
 
 
 def _tree(tmp_path):
-    src = tmp_path / "cells"
-    shutil.copytree(CLEAN, src)
-    return src
+    return workflow_copy(tmp_path)
 
 
 def _snapshot(d):

@@ -30,6 +30,7 @@ def _files(d: Path) -> dict[str, bytes]:
     return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow  # starts worker processes
 def test_shares_give_the_serial_bytes(board_tree, tmp_path, run_cli, monkeypatch):
     from partcfg.commands import parallel
     from partcfg.commands.pipeline import build_outputs_of, checked_files_of
@@ -47,6 +48,7 @@ def test_shares_give_the_serial_bytes(board_tree, tmp_path, run_cli, monkeypatch
     assert _files(tmp_path / "out") == serial
 
 
+@pytest.mark.slow  # starts worker processes
 def test_errors_and_warnings_match_the_serial_report(board_tree, tmp_path, run_cli, monkeypatch):
     broken = tmp_path / "broken"
     subprocess.run(["cp", "-r", str(board_tree), str(broken)], check=True)
@@ -69,6 +71,7 @@ def test_errors_and_warnings_match_the_serial_report(board_tree, tmp_path, run_c
     assert code == 1 and "CPU-CONFLICT" in err and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # starts worker processes
 def test_a_system_spread_over_shares_falls_back(board_tree, tmp_path):
     from partcfg.commands import parallel
 
@@ -123,6 +126,7 @@ def _loaded_holding_back_the_last(paths):
     return pipeline.__dict__["_loaded_by_worker"](paths)
 
 
+@pytest.mark.slow
 def test_loaded_shares_are_handed_on_as_they_arrive(tmp_path, monkeypatch):
     """The pipeline models the first files while the workers still read the rest: the
     first file comes back before the last share is done."""
@@ -165,6 +169,7 @@ def _run_on_terminal(args, env):
     return proc.wait(timeout=120), b"".join(chunks).decode("utf-8", "replace")
 
 
+@pytest.mark.slow  # runs partcfg on a pseudo-terminal
 def test_progress_bar_on_a_terminal_only(board_tree, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env.update(PARTCFG_JOBS="2", COLUMNS="100", TERM="xterm")

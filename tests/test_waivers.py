@@ -9,28 +9,21 @@ overlapping RAM: CPU-CONFLICT in sender.yaml:5:9, ISO-PRIVATE in receiver.yaml:7
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
-from conftest import FIXTURES
-
-CONFLICT = FIXTURES / "workflow" / "conflict"
-WARN = FIXTURES / "workflow" / "warn"
+from support.workflow import CONFLICT, WARN, edited, workflow_copy
 
 
 @pytest.fixture
 def board(tmp_path, monkeypatch):
     """A copy of the conflict fixture in ``tmp_path/conflict``, run from ``tmp_path``."""
-    shutil.copytree(CONFLICT, tmp_path / "conflict")
     monkeypatch.chdir(tmp_path)
-    return tmp_path / "conflict"
+    return workflow_copy(tmp_path, CONFLICT, "conflict")
 
 
 def _edit(path, old, new):
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new, 1))
+    edited(path, old, new, 1)
 
 
 def _json(run_cli, *args):

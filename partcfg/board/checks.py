@@ -21,10 +21,10 @@ from ..model.assembly import System
 from ..model.regions import Region, regions_of_cell
 from ..model.system import Cell
 from ..units import format_ranges, format_span
+from ..wording import arch_name, region_in_cell
 from .cmdline import mem_limit_of, memmap_reserved_of
 from .facts import DEVICETREE, Board, Span, uncovered
 
-ARCH_WORDS = {v: k for k, v in jh.ARCHITECTURES.items()}
 CONSOLE_WORDS = {v: k for k, v in jh.CONSOLE_TYPES.items()}
 IOMMU_WORDS = {v: k for k, v in jh.IOMMU_TYPES.items()}
 RAM_HINTS = jh.MEM_EXECUTE | jh.MEM_DMA | jh.MEM_LOADABLE
@@ -77,9 +77,7 @@ def _intersections(start: int, end: int, spans: Iterable[Span]) -> list[tuple[in
 
 
 def _label(cell: Cell, r: Region, index: int) -> str:
-    if r.link is not None:
-        return f"{r.origin} in cell {cell.name!r}"
-    return f"region {r.name!r} of cell {cell.name!r}" if r.name else f"region #{index} of cell {cell.name!r}"
+    return region_in_cell(r, index, cell.name)
 
 
 def _physical(r: Region) -> bool:
@@ -521,7 +519,7 @@ class _Checker:
 
 def diagnostics_of_board(system: System, board: Board) -> list[Diagnostic]:
     """Every finding of ``system`` measured against ``board``."""
-    arch = ARCH_WORDS.get(system.arch, str(system.arch))
+    arch = arch_name(system.arch)
     if arch not in board.arch_words:
         return [error("BOARD-ARCH", f"system {system.name!r} is {arch}, but {board.source} describes "
                       f"a{'n' if board.arch_words[0][0] in 'ax' else ''} {'/'.join(board.arch_words)} "

@@ -13,6 +13,7 @@ import tarfile
 from pathlib import Path
 
 from ..diagnostics import InputError, Location, error
+from ..load.bounded import TooLarge, bounded_bytes_of
 from .x86 import (CMDLINE, CPUINFO, IOMEM, MAX_FILE_BYTES, MAX_PCI_DEVICES, PCI_RESOURCE,
                   iomem_lines_of)
 
@@ -20,15 +21,13 @@ from .x86 import (CMDLINE, CPUINFO, IOMEM, MAX_FILE_BYTES, MAX_PCI_DEVICES, PCI_
 def _read(root: Path, rel: str) -> bytes:
     path = root / rel
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+        return bounded_bytes_of(path, MAX_FILE_BYTES)
+    except TooLarge:
+        raise InputError([error("COLLECT-READ", f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB",
+                                Location(str(path)))]) from None
     except OSError as exc:
         raise InputError([error("COLLECT-READ", f"cannot read {path}: {exc.strerror or exc}",
                                 Location(str(path)), hint="run partcfg collect as root on the target")]) from None
-    if len(data) > MAX_FILE_BYTES:
-        raise InputError([error("COLLECT-READ", f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB",
-                                Location(str(path)))])
-    return data
 
 
 def snapshot_files_from(root: Path = Path("/")) -> dict[str, bytes]:

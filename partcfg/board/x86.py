@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..diagnostics import InputError, Location, error
+from ..load.bounded import TooLarge, bounded_bytes_of
 from .facts import X86_SNAPSHOT, Board, Device, IommuUnit, PciHost, Span
 
 MAX_FILE_BYTES = 4 << 20
@@ -97,13 +98,11 @@ def snapshot_files_of(path: Path) -> dict[str, bytes]:
 
 def _bounded_read(path: Path, source: str) -> bytes:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+        return bounded_bytes_of(path, MAX_FILE_BYTES)
+    except TooLarge:
+        raise _problem(source, f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB") from None
     except OSError as exc:
         raise _problem(source, f"{path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise _problem(source, f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB")
-    return data
 
 
 def iomem_lines_of(text: str) -> list[IomemLine]:

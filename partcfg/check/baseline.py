@@ -44,6 +44,7 @@ from typing import Any, Callable, Sequence
 import yaml
 
 from ..diagnostics import ConfigError, Diagnostic, InputError, Location, Severity, error
+from ..load.bounded import TooLarge, bounded_bytes_of
 
 BASELINE_VERSION = 1
 VERSION_KEY = "partcfg-baseline"
@@ -194,12 +195,11 @@ def baseline_of(path: str | Path) -> list[Entry]:
     is not a baseline of this version: too large, not UTF-8 JSON, wrong shape or types."""
     name = str(path)
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_BASELINE_BYTES + 1)
+        raw = bounded_bytes_of(path, MAX_BASELINE_BYTES)
+    except TooLarge:
+        raise _bad(name, f"larger than {MAX_BASELINE_BYTES >> 20} MiB") from None
     except OSError as exc:
         raise _bad(name, f"cannot read the baseline: {exc.strerror or exc}") from None
-    if len(raw) > MAX_BASELINE_BYTES:
-        raise _bad(name, f"larger than {MAX_BASELINE_BYTES >> 20} MiB")
     try:
         data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -18,6 +18,7 @@ from ..model.document import unreadable_keys_of
 from ..model.regions import Region, cell_arch
 from ..model.system import Cell, Link, LinkPlacement, PciDevice, PciLinkPlacement
 from ..units import format_bdf
+from ..wording import arch_name
 from .facts import (ARCH_ARM, ARCH_ARM64, ARCH_X86, PAGE, field_location, region_label, several,
                     span_text)
 
@@ -71,12 +72,9 @@ def _check_cell_flags(system: System | None, cell: Cell, arch: int | None,
                 "every cell is AArch32 already: remove the flag") if arch == ARCH_ARM else \
             "x86 has no AArch32 cells: remove the aarch32 flag"
         out.append(error("CELL-AARCH32", f"cell {cell.name!r} has the aarch32 flag, but {what} is "
-                         f"{_arch_name(arch)}; only arm64 systems host AArch32 cells",
+                         f"{arch_name(arch)}; only arm64 systems host AArch32 cells",
                          cell.location("flags"), hint=hint))
 
-
-def _arch_name(arch: int) -> str:
-    return {v: k for k, v in jh.ARCHITECTURES.items()}.get(arch, str(arch))
 
 
 def _check_region_flags(cell: Cell, regions: list[Region], is_root: bool,
@@ -336,7 +334,7 @@ def _check_pio(cell: Cell, arch: int | None, out: list[Diagnostic]) -> None:
                              pio.location("length")))
     if cell.pio and arch is not None and arch != ARCH_X86:
         out.append(warning("CELL-PIO-ARCH", f"cell {cell.name!r} has port I/O regions, which only "
-                           f"x86 has; on {_arch_name(arch)} they are ignored", cell.location("pio", key=True),
+                           f"x86 has; on {arch_name(arch)} they are ignored", cell.location("pio", key=True),
                            hint="remove the pio list"))
 
 

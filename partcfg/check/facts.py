@@ -12,7 +12,8 @@ from ..diagnostics import Location
 from ..formats import jailhouse as jh
 from ..model.assembly import System
 from ..model.regions import Region, peer_links_of, regions_of_cell
-from ..units import format_ranges, format_span
+from ..units import format_ranges
+from ..wording import ADDRESS_LIMIT, region_label, span_text  # noqa: F401 (the rules take them from here)
 
 
 PAGE = jh.PAGE_SIZE
@@ -47,28 +48,11 @@ class SystemFacts:
         return f"{region_label(region, ri)} of cell {self.cells[ci].name!r}"
 
 
-def region_label(r: Region, index: int) -> str:
-    if r.link is not None:
-        return f"region #{index} ({r.origin})"
-    if r.name:
-        return f"region {r.name!r}"
-    return f"region #{index}"
-
-
 def several(noun: str, numbers: list[int] | set[int]) -> tuple[str, str]:
     """("CPU 3", "is") or ("CPUs 5-6", "are"): numbered things for a message."""
     if len(numbers) == 1:
         return f"{noun} {format_ranges(numbers)}", "is"
     return f"{noun}s {format_ranges(numbers)}", "are"
-
-
-def span_text(start: int, end: int) -> str:
-    """A byte range as first-last address (a range past the 64-bit space, which MEM-WRAP
-    reports, is shown up to its last possible address)."""
-    return format_span(min(start, ADDRESS_LIMIT - 1), min(end, ADDRESS_LIMIT))
-
-
-ADDRESS_LIMIT = 1 << 64
 
 
 def field_location(r: Region, key: str) -> Location | None:

@@ -26,7 +26,7 @@ from ..diagnostics import Diagnostic, Location, error
 from ..model.assembly import System
 from ..model.regions import Region, regions_of_cell
 from ..model.system import Cell
-from ..units import format_size, format_span
+from ..wording import span_with_size as _span
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,6 @@ def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             result.append([start, end])
     return [(s, e) for s, e in result]
-
-
-def _span(start: int, end: int) -> str:
-    return f"{format_span(start, end)} ({format_size(end - start)})"
 
 
 def _region_label(region: Region) -> str:

@@ -22,11 +22,17 @@ def write_atomically(path: Path, data: bytes) -> None:
     as far as the parent directory the caller names (see :func:`write_outputs` for writing
     below a directory without following any link)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    dir_fd = _open_directory(path.parent)
     try:
         _write_at(dir_fd, path.name, data)
     finally:
         os.close(dir_fd)
+
+
+def _open_directory(path: Path) -> int:
+    """A descriptor of the directory the caller names (links in its path are the caller's
+    choice and are followed)."""
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
 
 def _write_at(dir_fd: int, name: str, data: bytes) -> None:
@@ -63,10 +69,11 @@ class _Directories:
     with ``O_NOFOLLOW``: a symbolic link (or any non-directory) planted below the output
     directory stops the write instead of redirecting it."""
 
-    def __init__(self, outdir: Path):
+    def __init__(self, outdir: Path, create: bool = True):
         self.outdir = outdir
-        outdir.mkdir(parents=True, exist_ok=True)     # -o itself is the user's choice
-        self.fds: dict[str, int] = {"": os.open(outdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)}
+        if create:
+            outdir.mkdir(parents=True, exist_ok=True)     # -o itself is the user's choice
+        self.fds: dict[str, int] = {"": _open_directory(outdir)}
 
     def fd_of(self, rel_dir: str, create: bool) -> int | None:
         if rel_dir in self.fds:
@@ -218,9 +225,7 @@ def stale_outputs_of(outdir: Path, outputs: Mapping[str, bytes]) -> list[tuple[s
         return [(rel, "missing") for rel in sorted(outputs)]
     dirs = None
     try:
-        dirs = _Directories.__new__(_Directories)
-        dirs.outdir = outdir
-        dirs.fds = {"": os.open(outdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)}
+        dirs = _Directories(outdir, create=False)
         for rel in sorted(outputs):
             try:
                 current = _current_bytes_of(dirs, rel, len(outputs[rel]))

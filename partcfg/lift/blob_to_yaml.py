@@ -397,14 +397,20 @@ def _document_data_of(e: _Entry) -> dict:
     return data
 
 
+def _device_window_of(values: dict, types: dict[str, int], address_key: str) -> dict[str, Any]:
+    """The type word, address and size of a console or an IOMMU unit (the zero ones left out)."""
+    result: dict[str, Any] = {"type": _choice(values["type"], types)}
+    if values[address_key]:
+        result[address_key] = Hex(values[address_key])
+    if values["size"]:
+        result["size"] = _size(values["size"])
+    return result
+
+
 def _console_of(console: dict) -> dict | None:
     if _is_zero(console):
         return None
-    result: dict[str, Any] = {"type": _choice(console["type"], jh.CONSOLE_TYPES)}
-    if console["address"]:
-        result["address"] = Hex(console["address"])
-    if console["size"]:
-        result["size"] = _size(console["size"])
+    result = _device_window_of(console, jh.CONSOLE_TYPES, "address")
     if console["flags"]:
         result["flags"] = _flags(console["flags"], jh.CONSOLE_FLAGS)
     for key in ("divider", "gate_nr"):
@@ -491,11 +497,7 @@ def _iommu_of(unit: dict) -> dict | None:
     if _is_zero({k: v for k, v in unit.items() if k != "variant"}) \
             and not any(jh.IOMMU_PVU_PART.pack(unit["variant"]["tipvu"])):
         return None
-    result: dict[str, Any] = {"type": _choice(unit["type"], jh.IOMMU_TYPES)}
-    if unit["base"]:
-        result["base"] = Hex(unit["base"])
-    if unit["size"]:
-        result["size"] = _size(unit["size"])
+    result = _device_window_of(unit, jh.IOMMU_TYPES, "base")
     amd, pvu = unit["variant"]["amd"], unit["variant"]["tipvu"]
     if unit["type"] == jh.IOMMU_AMD and not _is_zero(amd):
         data: dict[str, Any] = {}

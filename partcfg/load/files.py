@@ -5,11 +5,10 @@ link to ``/dev/zero``) is refused after reading at most ``limit`` + 1 bytes."""
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 
 from ..diagnostics import InputError, Location, error
+from .bounded import TooLarge, bounded_bytes_of
 
 #: the file names read as YAML documents (directories are searched for them)
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -22,23 +21,12 @@ MAX_IMAGE_BYTES = 256 << 20     # ELF objects and inmate images
 def file_bytes_of(path: str | Path, limit: int = MAX_YAML_BYTES, what: str = "file") -> bytes:
     name = str(path)
     try:
-        with open(path, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if stat.S_ISDIR(info.st_mode):
-                raise IsADirectoryError(21, "Is a directory", name)
-            if stat.S_ISREG(info.st_mode) and info.st_size > limit:
-                raise _too_big(name, what, limit, info.st_size)
-            data = handle.read(limit + 1)
+        return bounded_bytes_of(path, limit)
+    except TooLarge as big:
+        found = f" ({big.size} bytes)" if big.size is not None else ""
+        raise InputError([error("IO-TOO-BIG", f"{name}{found} is larger than a {what} partcfg reads "
+                                f"({limit >> 20} MiB at most)", Location(name),
+                                hint="is this the right file?")]) from None
     except OSError as exc:
         raise InputError([error("IO-READ", f"cannot read {name}: {exc.strerror or exc}",
                                 Location(name))]) from None
-    if len(data) > limit:
-        raise _too_big(name, what, limit, None)
-    return data
-
-
-def _too_big(name: str, what: str, limit: int, size: int | None) -> InputError:
-    found = f" ({size} bytes)" if size is not None else ""
-    return InputError([error("IO-TOO-BIG", f"{name}{found} is larger than a {what} partcfg reads "
-                             f"({limit >> 20} MiB at most)", Location(name),
-                             hint="is this the right file?")])

@@ -12,6 +12,7 @@ from typing import Iterable
 
 from ..diagnostics import Diagnostic, did_you_mean, error
 from ..formats import jailhouse as jh
+from ..wording import arch_name
 from .document import unreadable_of
 from .system import Cell, Document, Link, Platform
 
@@ -155,14 +156,11 @@ def assembly_of(documents: Iterable[Document], unreadable_systems: Iterable[str]
         for cell in system.all_cells:
             if cell.arch is not None and cell.arch != system.arch:
                 result.diagnostics.append(error(
-                    "CELL-ARCH", f"cell {cell.name!r} says arch {_arch_name(cell.arch)} but system "
-                    f"{system.name!r} is {_arch_name(system.arch)}", cell.location("arch"),
+                    "CELL-ARCH", f"cell {cell.name!r} says arch {arch_name(cell.arch)} but system "
+                    f"{system.name!r} is {arch_name(system.arch)}", cell.location("arch"),
                     related=[system.platform.location("arch")]))
     return result
 
-
-def _arch_name(arch: int) -> str:
-    return {v: k for k, v in jh.ARCHITECTURES.items()}.get(arch, str(arch))
 
 
 def _add_links(system: System, doc: Document, result: Assembly) -> None:

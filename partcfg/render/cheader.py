@@ -19,6 +19,7 @@ from ..layout import CellLayout, SystemLayout
 from ..model.scalars import format_protocol
 from ..names import c_identifier_of, file_stem_of
 from ..units import format_bdf
+from ..wording import cell_heading
 from .cdecl import STDINT_NAMES, c_declarations_of, c_members_of
 from .cspace import cspace_of, link_entry_of, link_names_of
 from .jinja import generated_notice, rendered
@@ -105,9 +106,8 @@ def firmware_header_of(layout: CellLayout, sources: Sequence[str] = ()) -> str:
                 hint="give one of the links a name that differs in letters or digits"))
     if clashes:
         raise ConfigError(clashes)
-    system = layout.system.name if layout.system else None
-    what = (f"Firmware view of cell \"{layout.cell.name}\""
-            + (f" of system \"{system}\"" if system else "") + ": its shared-memory links.")
+    heading = cell_heading(layout.cell.name, layout.system.name if layout.system else None)
+    what = f"Firmware view of cell {heading}: its shared-memory links."
     return rendered(
         "firmware_header.h.j2",
         notice=generated_notice(what, list(sources)),

@@ -22,6 +22,7 @@ from ..layout import CellLayout, SystemLayout
 from ..model.scalars import VIRTIO_DEVICES
 from ..names import file_stem_of
 from ..units import format_bdf
+from ..wording import cell_heading
 from .cdecl import c_declarations_of, c_members_of, c_number, scalar_types_of
 from .jinja import generated_notice, rendered
 
@@ -297,9 +298,8 @@ def c_source_of(layout: CellLayout, header: dict | None = None,
     for member, struct, values in arrays:
         body += ["", *_array_lines(layout, member, struct, values, spell)]
     kind = "system (root cell)" if header is not None else "cell"
-    system = layout.system.name if layout.system else None
-    what = (f"Jailhouse {kind} configuration \"{layout.cell.name}\""
-            + (f" of system \"{system}\"" if system else "") + ".")
+    heading = cell_heading(layout.cell.name, layout.system.name if layout.system else None)
+    what = f"Jailhouse {kind} configuration {heading}."
     return rendered(
         "jailhouse_config.c.j2",
         notice=generated_notice(what, list(sources)),

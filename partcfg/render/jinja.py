@@ -1,9 +1,11 @@
-"""Render layer: the Jinja2 environment for partcfg's generated text files.
+"""Render layer: the one Jinja2 environment every generated text file is rendered in.
 
 Templates live in ``templates/*.j2`` (shipped as the package ``partcfg.templates``) and
 are read with importlib.resources, so they work from a source tree, an editable install
 and a wheel alike. Undefined variables are errors (StrictUndefined): a template can
-never silently print an empty string for a misspelt name.
+never silently print an empty string for a misspelt name. Markup (``*.html.j2``,
+``*.svg.j2``) is autoescaped, since names and labels come from the user's YAML; C and
+plain text are not (escaping would corrupt them).
 """
 
 from __future__ import annotations
@@ -16,8 +18,16 @@ import jinja2
 from .. import __version__
 
 
+ESCAPED_SUFFIXES = frozenset({"html", "svg"})
+
+
 def _template_source(name: str) -> str:
     return resources.files("partcfg.templates").joinpath(name).read_text(encoding="utf-8")
+
+
+def is_escaped(template: str | None) -> bool:
+    """Whether a template's output is markup: its suffix before ``.j2`` is html or svg."""
+    return bool(template) and template.removesuffix(".j2").rpartition(".")[2] in ESCAPED_SUFFIXES
 
 
 @functools.lru_cache(maxsize=1)
@@ -28,7 +38,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,  # C source, not HTML
+        autoescape=is_escaped,
     )
     env.globals["partcfg_version"] = __version__
     return env

@@ -18,21 +18,19 @@ that grows with the logarithm of its size, so a 4 KiB region stays readable next
 from __future__ import annotations
 
 import bisect
-import functools
 import math
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Iterable, Sequence
-
-import jinja2
 
 from .. import __version__
 from ..formats import jailhouse as jh
 from ..model.assembly import System
 from ..model.regions import Region, regions_of_cell, sections_of
-from ..model.system import Cell
+from ..model.system import Cell, Link
 from ..units import format_bdf, format_ranges
 from ..check.access_map import effective_access_of
+from ..wording import ACCESS_CLASSES, access_class_of, access_letters, arch_name
+from .jinja import rendered
 
 # --- geometry (pixels) -------------------------------------------------------------------
 
@@ -49,33 +47,9 @@ HOLE_H = 24           # a hole, whatever its size (the axis is broken there)
 FONT_PX = 11
 CHAR_W = 6.3          # average glyph width at FONT_PX, for truncating labels
 
-ACCESS_CLASSES = {
-    "read-only": "read-only",
-    "read-write": "read-write",
-    "execute": "execute (and read/write)",
-    "io": "IO (device registers)",
-    "none": "no access",
-}
 PLATFORM_COLOURS = {"hypervisor": "#9e9e9e", "mmconfig": "#d7c49e", "iommu": "#d7c49e",
                     "console": "#d7c49e"}
 LINK_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d"]
-
-_ACCESS_WORDS = (("read", jh.MEM_READ), ("write", jh.MEM_WRITE), ("execute", jh.MEM_EXECUTE),
-                 ("dma", jh.MEM_DMA))
-
-
-def access_class_of(flags: int) -> str:
-    """The colour class of a region: io, execute, read-write, read-only or none."""
-    if flags & jh.MEM_IO:
-        return "io"
-    if flags & jh.MEM_EXECUTE:
-        return "execute"
-    if flags & jh.MEM_WRITE:
-        return "read-write"
-    if flags & jh.MEM_READ:
-        return "read-only"
-    return "none"
-
 
 def size_text_of(size: int) -> str:
     """``8 KiB``, ``927 MiB``; sizes that are not whole units also show the exact hex."""
@@ -252,32 +226,47 @@ def _region_label(r: Region, index: int, cell_names: Sequence[str] | None) -> tu
     return name, f"region {name!r} (#{index})" if r.name else f"region #{index}", ""
 
 
+@dataclass
+class _Frame:
+    """Where things go: the broken axis, the lanes and their x positions, the link colours."""
+    axis: _Axis
+    lanes: list[Lane]
+    cell_x: dict[str, tuple[float, float]]
+    links_x: float
+    width: float
+    link_colour: dict[str, str]
+
+
 def _map_of(title: str, subtitle: str, cells: list[tuple[Cell, list[Region], bool]],
             system: System | None) -> SystemMap:
     platform = _platform_ranges_of(system) if system is not None else []
     links = list(system.links.items()) if system is not None else []
     drawn = [[(i, r) for i, r in enumerate(regions) if _is_drawn(r)] for _, regions, _ in cells]
+    frame = _frame_of(cells, drawn, platform, links)
+    bands, link_lines = _link_bands_of(frame, links)
+    regions = [box for (cell, _, _), lane in zip(cells, drawn)
+               for box in _region_boxes_of(frame, cell, lane, system)]
+    boxes = (bands + _hole_boxes_of(frame) + _platform_boxes_of(frame, platform) + regions
+             + _link_section_boxes_of(frame, links)
+             + (_overlap_boxes_of(frame.axis, system) if system is not None else []))
+    return SystemMap(title, subtitle, frame.width, frame.axis.bottom + MARGIN + 8, frame.lanes,
+                     _ticks_of(frame.axis), frame.axis.pieces, boxes, link_lines, len(regions),
+                     [n for n, _ in links])
 
-    points: set[int] = set()
-    features: list[tuple[int, int]] = []
-    for lane in drawn:
-        for _, r in lane:
-            points.update((r.phys, r.end))
-            features.append((r.phys, r.end))
-    for _, _, a, b in platform:
-        points.update((a, b))
-        features.append((a, b))
-    for _, link in links:
-        for sec in sections_of(link):
-            if sec.size:
-                a = link.base + sec.offset
-                points.update((a, a + sec.size))
-                features.append((a, a + sec.size))
-    covered = _merged(features)
-    top = HEADER_H
-    axis = _Axis(points, covered, top)
 
-    # lanes: platform, cells, links
+def _axis_of(drawn: list[list[tuple[int, Region]]], platform: list[tuple[str, str, int, int]],
+             links: list[tuple[str, Link]]) -> _Axis:
+    """The axis cut at every boundary of a region, a platform range and a link section."""
+    features = [(r.phys, r.end) for lane in drawn for _, r in lane]
+    features += [(a, b) for _, _, a, b in platform]
+    features += [(link.base + sec.offset, link.base + sec.offset + sec.size)
+                 for _, link in links for sec in sections_of(link) if sec.size]
+    points = {p for feature in features for p in feature}
+    return _Axis(points, _merged(features), HEADER_H)
+
+
+def _frame_of(cells, drawn, platform, links) -> _Frame:
+    """The axis and the lanes left to right: platform, one per cell, links."""
     lanes: list[Lane] = []
     x = MARGIN + AXIS_W + MARK_W + GAP
     if platform:
@@ -293,127 +282,137 @@ def _map_of(title: str, subtitle: str, cells: list[tuple[Cell, list[Region], boo
     if links:
         lanes.append(Lane("links", "sections and owners", x, LINKS_W))
         x += LINKS_W + GAP
-    width = x + MARGIN - GAP
-    height = axis.bottom + MARGIN + 8
+    colours = {name: LINK_COLOURS[i % len(LINK_COLOURS)] for i, (name, _) in enumerate(links)}
+    return _Frame(_axis_of(drawn, platform, links), lanes, cell_x, links_x, x + MARGIN - GAP, colours)
 
-    boxes: list[Box] = []
-    link_colour = {name: LINK_COLOURS[i % len(LINK_COLOURS)] for i, (name, _) in enumerate(links)}
 
-    # link bands behind the peers' regions
-    link_lines = []
+def _link_bands_of(frame: _Frame, links: list[tuple[str, Link]]) -> tuple[list[Box], list[dict]]:
+    """The bands behind each link's peers' regions, and the lines joining them to the links lane."""
+    boxes, lines = [], []
     for name, link in links:
         if not link.size:
             continue
-        y0, y1 = axis.y(link.base), axis.y(link.base + link.size)
-        peer_lanes = [cell_x[p] for p in link.peers if p in cell_x]
+        y0, y1 = frame.axis.y(link.base), frame.axis.y(link.base + link.size)
+        peer_lanes = [frame.cell_x[p] for p in link.peers if p in frame.cell_x]
         for lx, lw in peer_lanes:
             boxes.append(Box("link-band", lx - 3, y0, lw + 6, y1 - y0, "link-band",
-                             {"data-link": name}, f"link {name}", fill=link_colour[name]))
+                             {"data-link": name}, f"link {name}", fill=frame.link_colour[name]))
         if peer_lanes:
             left = min(lx for lx, _ in peer_lanes) - 3
             for y in (y0, y1):
-                link_lines.append({"x1": left, "x2": links_x + LINKS_W, "y": y,
-                                   "colour": link_colour[name], "link": name})
+                lines.append({"x1": left, "x2": frame.links_x + LINKS_W, "y": y,
+                              "colour": frame.link_colour[name], "link": name})
+    return boxes, lines
 
-    # holes: across every lane
-    for piece in axis.pieces:
-        if piece.hole:
-            size = piece.end - piece.start
-            boxes.append(Box("hole", MARGIN + AXIS_W + MARK_W, piece.y,
-                             width - MARGIN - (MARGIN + AXIS_W + MARK_W), piece.h, "hole",
-                             {"data-start": f"{piece.start:#x}", "data-end": f"{piece.end:#x}"},
-                             f"hole (no one maps it): {range_text_of(piece.start, piece.end)}, "
-                             f"{size_text_of(size)}",
-                             [f"\u2248 hole, {size_text_of(size)}"]))
 
-    # platform ranges
-    if platform:
-        lane = lanes[0]
-        cols, n = _columns_of([(a, b) for _, _, a, b in platform])
-        for (kind, label, a, b), c in zip(platform, cols):
-            w = lane.w / n
-            y0, y1 = axis.y(a), axis.y(b)
-            boxes.append(Box("platform", lane.x + c * w, y0, w, y1 - y0, f"platform {kind}",
-                             {"data-kind": kind, "data-start": f"{a:#x}", "data-end": f"{b:#x}"},
-                             f"{label}\n{range_text_of(a, b)} ({size_text_of(b - a)})",
-                             _label_lines(label, b - a, w, y1 - y0), PLATFORM_COLOURS[kind]))
+def _hole_boxes_of(frame: _Frame) -> list[Box]:
+    """The holes (bytes no one maps), across every lane."""
+    left = MARGIN + AXIS_W + MARK_W
+    return [Box("hole", left, p.y, frame.width - MARGIN - left, p.h, "hole",
+                {"data-start": f"{p.start:#x}", "data-end": f"{p.end:#x}"},
+                f"hole (no one maps it): {range_text_of(p.start, p.end)}, {size_text_of(p.end - p.start)}",
+                [f"\u2248 hole, {size_text_of(p.end - p.start)}"])
+            for p in frame.axis.pieces if p.hole]
 
-    # regions, one lane per cell
-    region_count = 0
-    for (cell, regions, _), lane_regions in zip(cells, drawn):
-        lx, lw = cell_x[cell.name]
-        peer_names = None
-        cols, n = _columns_of([(r.phys, r.end) for _, r in lane_regions])
-        for (index, r), c in zip(lane_regions, cols):
-            if r.link is not None and system is not None and r.link in system.links:
-                peer_names = system.links[r.link].peers
-            short, long, mark = _region_label(r, index, peer_names)
-            w = lw / n
-            y0, y1 = axis.y(r.phys), axis.y(r.end)
-            cls = access_class_of(r.flags)
-            attrs = {"data-cell": cell.name, "data-index": str(index), "data-start": f"{r.phys:#x}",
-                     "data-end": f"{r.end:#x}", "data-access": cls,
-                     "data-flags": _flag_words(r.flags).replace(", ", " ")}
-            if r.link is not None:
-                attrs["data-link"] = r.link
-                attrs["data-section"] = r.section or ""
-                if r.owner is not None:
-                    attrs["data-owner"] = (peer_names[r.owner] if peer_names and r.owner < len(peer_names)
-                                           else str(r.owner))
-            virt = "" if r.virt == r.phys else f"\ncell sees it at {r.virt:#x}"
-            hover = (f"{cell.name}: {long}\n{range_text_of(r.phys, r.end)} ({size_text_of(r.size)})"
-                     f"{virt}\n{_flag_words(r.flags)}")
-            boxes.append(Box("region", lx + c * w, y0, w, y1 - y0, f"region {cls}"
-                             + (" link" if r.link else ""), attrs, hover,
-                             _label_lines(short, r.size, w, y1 - y0, mark),
-                             dma=bool(r.flags & jh.MEM_DMA)))
-            region_count += 1
 
-    # links lane: every section, output sections marked with their owner
-    for name, link in links:
-        for sec in sections_of(link):
-            if not sec.size:
-                continue
-            a = link.base + sec.offset
-            y0, y1 = axis.y(a), axis.y(a + sec.size)
-            if sec.kind == "output":
-                owner = link.peers[sec.owner] if sec.owner is not None and sec.owner < len(link.peers) \
-                    else str(sec.owner)
-                label = f"{name}: out of {owner}"
-                detail = (f"output section of peer {sec.owner} ({owner}): written by {owner} only, "
-                          f"read by {', '.join(p for p in link.peers if p != owner) or 'no one'}")
-            else:
-                owner = None
-                label = f"{name}: {'state table' if sec.kind == 'state' else 'rw section'}"
-                detail = ("state table: read-only for every peer" if sec.kind == "state"
-                          else "common read/write section: read-write for every peer")
-            attrs = {"data-link": name, "data-section": sec.kind,
-                     "data-start": f"{a:#x}", "data-end": f"{a + sec.size:#x}"}
-            if owner is not None:
-                attrs["data-owner"] = owner
-            hover = (f"link {name} ({format_bdf(link.bdf)}, peers {', '.join(link.peers)})\n"
-                     f"{detail}\n{range_text_of(a, a + sec.size)} ({size_text_of(sec.size)})")
-            boxes.append(Box("link-section", links_x, y0, LINKS_W, y1 - y0,
-                             f"link-section {sec.kind}", attrs, hover,
-                             _label_lines(label, sec.size, LINKS_W, y1 - y0), link_colour[name]))
+def _platform_boxes_of(frame: _Frame, platform: list[tuple[str, str, int, int]]) -> list[Box]:
+    """The platform's own ranges, side by side where they overlap."""
+    if not platform:
+        return []
+    lane = frame.lanes[0]
+    boxes = []
+    cols, n = _columns_of([(a, b) for _, _, a, b in platform])
+    for (kind, label, a, b), c in zip(platform, cols):
+        w = lane.w / n
+        y0, y1 = frame.axis.y(a), frame.axis.y(b)
+        boxes.append(Box("platform", lane.x + c * w, y0, w, y1 - y0, f"platform {kind}",
+                         {"data-kind": kind, "data-start": f"{a:#x}", "data-end": f"{b:#x}"},
+                         f"{label}\n{range_text_of(a, b)} ({size_text_of(b - a)})",
+                         _label_lines(label, b - a, w, y1 - y0), PLATFORM_COLOURS[kind]))
+    return boxes
 
-    # overlaps: bytes several cells can reach
-    if system is not None:
-        for iv in effective_access_of(system):
-            if len(iv.cells) < 2:
-                continue
-            kind = _overlap_kind(iv.cells)
-            who = ", ".join(f"{g.name} {_access_letters(g.access)}" for g in iv.cells)
-            y0, y1 = _y_within(axis, iv.start), _y_within(axis, iv.end)
-            boxes.append(Box("overlap", MARGIN + AXIS_W, y0, MARK_W - 2, max(y1 - y0, 1),
-                             f"overlap {kind}",
-                             {"data-start": f"{iv.start:#x}", "data-end": f"{iv.end:#x}",
-                              "data-cells": " ".join(g.name for g in iv.cells)},
-                             f"{len(iv.cells)} cells reach {range_text_of(iv.start, iv.end)}: {who}"))
 
-    ticks = _ticks_of(axis)
-    return SystemMap(title, subtitle, width, height, lanes, ticks, axis.pieces, boxes,
-                     link_lines, region_count, [n for n, _ in links])
+def _region_boxes_of(frame: _Frame, cell: Cell, lane: list[tuple[int, Region]],
+                     system: System | None) -> list[Box]:
+    """The drawn regions of one cell in its lane, side by side where they overlap."""
+    lx, lw = frame.cell_x[cell.name]
+    peer_names = None
+    boxes = []
+    cols, n = _columns_of([(r.phys, r.end) for _, r in lane])
+    for (index, r), c in zip(lane, cols):
+        if r.link is not None and system is not None and r.link in system.links:
+            peer_names = system.links[r.link].peers
+        w = lw / n
+        boxes.append(_region_box(frame.axis, cell, index, r, lx + c * w, w, peer_names))
+    return boxes
+
+
+def _region_box(axis: _Axis, cell: Cell, index: int, r: Region, x: float, w: float,
+                peer_names: Sequence[str] | None) -> Box:
+    short, long, mark = _region_label(r, index, peer_names)
+    y0, y1 = axis.y(r.phys), axis.y(r.end)
+    cls = access_class_of(r.flags)
+    attrs = {"data-cell": cell.name, "data-index": str(index), "data-start": f"{r.phys:#x}",
+             "data-end": f"{r.end:#x}", "data-access": cls,
+             "data-flags": _flag_words(r.flags).replace(", ", " ")}
+    if r.link is not None:
+        attrs["data-link"] = r.link
+        attrs["data-section"] = r.section or ""
+        if r.owner is not None:
+            attrs["data-owner"] = (peer_names[r.owner] if peer_names and r.owner < len(peer_names)
+                                   else str(r.owner))
+    virt = "" if r.virt == r.phys else f"\ncell sees it at {r.virt:#x}"
+    hover = (f"{cell.name}: {long}\n{range_text_of(r.phys, r.end)} ({size_text_of(r.size)})"
+             f"{virt}\n{_flag_words(r.flags)}")
+    return Box("region", x, y0, w, y1 - y0, f"region {cls}" + (" link" if r.link else ""), attrs,
+               hover, _label_lines(short, r.size, w, y1 - y0, mark), dma=bool(r.flags & jh.MEM_DMA))
+
+
+def _link_section_boxes_of(frame: _Frame, links: list[tuple[str, Link]]) -> list[Box]:
+    """The links lane: every section, output sections marked with their owner."""
+    return [_link_section_box(frame, name, link, sec)
+            for name, link in links for sec in sections_of(link) if sec.size]
+
+
+def _link_section_box(frame: _Frame, name: str, link: Link, sec) -> Box:
+    a = link.base + sec.offset
+    y0, y1 = frame.axis.y(a), frame.axis.y(a + sec.size)
+    if sec.kind == "output":
+        owner = link.peers[sec.owner] if sec.owner is not None and sec.owner < len(link.peers) \
+            else str(sec.owner)
+        label = f"{name}: out of {owner}"
+        detail = (f"output section of peer {sec.owner} ({owner}): written by {owner} only, "
+                  f"read by {', '.join(p for p in link.peers if p != owner) or 'no one'}")
+    else:
+        owner = None
+        label = f"{name}: {'state table' if sec.kind == 'state' else 'rw section'}"
+        detail = ("state table: read-only for every peer" if sec.kind == "state"
+                  else "common read/write section: read-write for every peer")
+    attrs = {"data-link": name, "data-section": sec.kind,
+             "data-start": f"{a:#x}", "data-end": f"{a + sec.size:#x}"}
+    if owner is not None:
+        attrs["data-owner"] = owner
+    hover = (f"link {name} ({format_bdf(link.bdf)}, peers {', '.join(link.peers)})\n"
+             f"{detail}\n{range_text_of(a, a + sec.size)} ({size_text_of(sec.size)})")
+    return Box("link-section", frame.links_x, y0, LINKS_W, y1 - y0, f"link-section {sec.kind}", attrs,
+               hover, _label_lines(label, sec.size, LINKS_W, y1 - y0), frame.link_colour[name])
+
+
+def _overlap_boxes_of(axis: _Axis, system: System) -> list[Box]:
+    """Marks beside the axis where several cells reach the same bytes."""
+    boxes = []
+    for iv in effective_access_of(system):
+        if len(iv.cells) < 2:
+            continue
+        who = ", ".join(f"{g.name} {access_letters(g.access)}" for g in iv.cells)
+        y0, y1 = _y_within(axis, iv.start), _y_within(axis, iv.end)
+        boxes.append(Box("overlap", MARGIN + AXIS_W, y0, MARK_W - 2, max(y1 - y0, 1),
+                         f"overlap {_overlap_kind(iv.cells)}",
+                         {"data-start": f"{iv.start:#x}", "data-end": f"{iv.end:#x}",
+                          "data-cells": " ".join(g.name for g in iv.cells)},
+                         f"{len(iv.cells)} cells reach {range_text_of(iv.start, iv.end)}: {who}"))
+    return boxes
+
 
 
 def _overlap_kind(grants) -> str:
@@ -444,11 +443,6 @@ def _y_within(axis: _Axis, address: int) -> float:
     return p.y + p.h * (address - p.start) / max(p.end - p.start, 1)
 
 
-def _access_letters(access: int) -> str:
-    return "".join(ch if access & bit else "-" for ch, bit in
-                   (("r", jh.MEM_READ), ("w", jh.MEM_WRITE), ("x", jh.MEM_EXECUTE), ("d", jh.MEM_DMA)))
-
-
 def _label_lines(label: str, size: int, w: float, h: float, mark: str = "") -> list[str]:
     room = w - 12
     if h < FONT_PX + 4:
@@ -473,7 +467,7 @@ def _ticks_of(axis: _Axis) -> list[Tick]:
 
 def system_map_of(system: System) -> SystemMap:
     """The picture of one assembled system."""
-    arch = {v: k for k, v in jh.ARCHITECTURES.items()}.get(system.arch, "?")
+    arch = arch_name(system.arch, "?")
     cells = [(c, regions_of_cell(system, c), c is system.root) for c in system.all_cells]
     subtitle = (f"{arch}, {len(cells)} cells, {len(system.links)} link"
                 f"{'' if len(system.links) == 1 else 's'}")
@@ -487,20 +481,6 @@ def standalone_map_of(cells: Sequence[Cell]) -> SystemMap:
 
 
 # --- markup ----------------------------------------------------------------------------------
-
-def _template_source(name: str) -> str:
-    return resources.files("partcfg.templates").joinpath(name).read_text(encoding="utf-8")
-
-
-@functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    # HTML and SVG: autoescape on (names and labels come from the user's YAML)
-    env = jinja2.Environment(loader=jinja2.FunctionLoader(_template_source),
-                             undefined=jinja2.StrictUndefined, autoescape=True,
-                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-    env.globals["partcfg_version"] = __version__
-    return env
-
 
 def _notice(sources: Sequence[str]) -> list[str]:
     """The generated-file comment: generator, version and inputs (no timestamp)."""
@@ -517,7 +497,7 @@ def _context(maps: Sequence[SystemMap], sources: Sequence[str]) -> dict:
 
 def map_html_of(maps: Sequence[SystemMap], sources: Sequence[str]) -> str:
     """A self-contained HTML page with one picture per system (hover shows details)."""
-    return _environment().get_template("map.html.j2").render(**_context(maps, sources))
+    return rendered("map.html.j2", **_context(maps, sources))
 
 
 def map_svg_of(maps: Sequence[SystemMap], sources: Sequence[str]) -> str:
@@ -527,5 +507,5 @@ def map_svg_of(maps: Sequence[SystemMap], sources: Sequence[str]) -> str:
         offsets.append(y)
         y += m.height + 24
     width = max((m.width for m in maps), default=200)
-    return _environment().get_template("map.svg.j2").render(
-        **_context(maps, sources), offsets=offsets, width=width, height=max(y, 40))
+    return rendered("map.svg.j2", **_context(maps, sources), offsets=offsets, width=width,
+                    height=max(y, 40))

@@ -14,19 +14,15 @@ from ..layout import CellLayout, SystemLayout
 from ..model.regions import sections_of
 from ..model.system import Link
 from ..units import counted, format_bdf, format_ranges, format_size
+from ..wording import ARCH_NAMES, PCI_TYPE_NAMES, access_letters, arch_name
 
 
 def access_of(flags: int) -> str:
     """``rwxd`` style access letters, plus the other memory flags as words."""
-    letters = "".join(ch if flags & bit else "-" for ch, bit in
-                      (("r", jh.MEM_READ), ("w", jh.MEM_WRITE), ("x", jh.MEM_EXECUTE), ("d", jh.MEM_DMA)))
+    letters = access_letters(flags)
     extra = [w for w, bit in jh.MEM_FLAGS.items()
              if bit > jh.MEM_DMA and flags & bit == bit]
     return letters + (" " + ",".join(extra) if extra else "")
-
-
-def _size_text(size: int) -> str:
-    return format_size(size)
 
 
 def cell_text_of(layout: CellLayout) -> str:
@@ -41,11 +37,11 @@ def cell_text_of(layout: CellLayout) -> str:
             lines.append(f"  {i:>3}  {'(placeholder)':<25} {'':<18} {'0':>9}  {'':<22} {r.origin}")
             continue
         phys = "-" if r.flags & jh.MEM_COMM_REGION else f"{r.phys:#x}-{r.end - 1:#x}"
-        lines.append(f"  {i:>3}  {phys:<25} {r.virt:<#18x} {_size_text(r.size):>9}  "
+        lines.append(f"  {i:>3}  {phys:<25} {r.virt:<#18x} {format_size(r.size):>9}  "
                      f"{access_of(r.flags):<22} {r.origin}")
     for dev in layout.pci_devices:
         f = dev.fields
-        kind = {v: k for k, v in jh.PCI_TYPES.items()}.get(f["type"], str(f["type"]))
+        kind = PCI_TYPE_NAMES.get(f["type"], str(f["type"]))
         extra = ""
         if f["type"] == jh.PCI_TYPE_IVSHMEM:
             extra = (f" peer {f['shmem_dev_id']} of {f['shmem_peers']}, regions from "
@@ -71,14 +67,14 @@ def link_text_of(name: str, link: Link) -> str:
                 perms.append("RW")
             else:
                 perms.append("RW (TX)" if sec.owner == k else "RO (RX)")
-        lines.append(f"  {sec.label:<26} {rng:<25} {_size_text(sec.size):>8}  "
+        lines.append(f"  {sec.label:<26} {rng:<25} {format_size(sec.size):>8}  "
                      + "  ".join(f"{p:<12}" for p in perms))
     return "\n".join(lines)
 
 
 def system_text_of(layout: SystemLayout) -> str:
     system = layout.system
-    arch = {v: k for k, v in jh.ARCHITECTURES.items()}.get(system.arch, "?")
+    arch = arch_name(system.arch, "?")
     hv = system.platform.hypervisor_memory
     parts = [f"system {system.name} ({arch}), hypervisor memory {hv.phys:#x}-{hv.phys + hv.size - 1:#x}"]
     parts += [cell_text_of(c) for c in layout.cells]
@@ -109,7 +105,7 @@ def cell_facts_of(layout: CellLayout) -> dict:
     for dev in layout.pci_devices:
         f = dev.fields
         entry = {"bdf": format_bdf(f["bdf"]), "domain": f["domain"],
-                 "type": {v: k for k, v in jh.PCI_TYPES.items()}.get(f["type"], f["type"]),
+                 "type": PCI_TYPE_NAMES.get(f["type"], f["type"]),
                  "origin": dev.origin}
         if f["type"] == jh.PCI_TYPE_IVSHMEM:
             entry.update(peer_id=f["shmem_dev_id"], peers=f["shmem_peers"],
@@ -136,7 +132,7 @@ def system_facts_of(layout: SystemLayout) -> dict:
     system = layout.system
     hv = system.platform.hypervisor_memory
     return {"name": system.name,
-            "arch": {v: k for k, v in jh.ARCHITECTURES.items()}.get(system.arch, system.arch),
+            "arch": ARCH_NAMES.get(system.arch, system.arch),
             "hypervisor_memory": {"phys": hv.phys, "size": hv.size},
             "cells": [cell_facts_of(c) for c in layout.cells],
             "links": [link_facts_of(n, l) for n, l in system.links.items()]}

@@ -178,7 +178,9 @@ typedef struct {
     int prev;              /* method of the previous large copy */
 } copy_tuner;
 
-static inline void copy_cached(uint8_t *dst, const uint8_t *src, size_t n) {
+/* A chunked copy that asks for the next chunk of the side in the other core's cache: the
+ * destination when copying into the ring (to_ring), the source when copying out. */
+static inline void copy_prefetched(uint8_t *dst, const uint8_t *src, size_t n, int to_ring) {
     if (n < COPY_PREFETCH_MIN) {
         memcpy(dst, src, n);
         return;
@@ -187,9 +189,14 @@ static inline void copy_cached(uint8_t *dst, const uint8_t *src, size_t n) {
         size_t len = n - at < COPY_CHUNK ? n - at : COPY_CHUNK;
         size_t next = at + COPY_CHUNK;
         if (next < n)
-            prefetch_range(dst + next, n - next < COPY_CHUNK ? n - next : COPY_CHUNK, 1);
+            prefetch_range((to_ring ? dst : src) + next,
+                           n - next < COPY_CHUNK ? n - next : COPY_CHUNK, to_ring);
         memcpy(dst + at, src + at, len);
     }
+}
+
+static inline void copy_cached(uint8_t *dst, const uint8_t *src, size_t n) {
+    copy_prefetched(dst, src, n, 1);
 }
 
 /* Small messages (the batch call's usual case): fixed-size 16-byte moves the compiler
@@ -275,17 +282,7 @@ static inline void copy_into_ring(copy_tuner *t, uint8_t *dst, const uint8_t *sr
 }
 
 static inline void copy_out_of_ring(uint8_t *dst, const uint8_t *src, size_t n) {
-    if (n < COPY_PREFETCH_MIN) {
-        memcpy(dst, src, n);
-        return;
-    }
-    for (size_t at = 0; at < n; at += COPY_CHUNK) {
-        size_t len = n - at < COPY_CHUNK ? n - at : COPY_CHUNK;
-        size_t next = at + COPY_CHUNK;
-        if (next < n)
-            prefetch_range(src + next, n - next < COPY_CHUNK ? n - next : COPY_CHUNK, 0);
-        memcpy(dst + at, src + at, len);
-    }
+    copy_prefetched(dst, src, n, 0);
 }
 
 static inline uint64_t load_acquire(const volatile uint64_t *p) {
@@ -376,33 +373,30 @@ static int Sender_init(Sender *s, PyObject *args, PyObject *kw) {
     RingArgs a;
     if (ring_args_of(args, kw, &a) < 0)
         return -1;
-    uintptr_t data = a.data, head = a.head, tail = a.tail, sleep = a.sleep, peer = a.peer;
-    unsigned long long size = a.size;
-    PyObject *doorbell = a.doorbell;
-    s->data = (uint8_t *)data;
-    s->size = size;
-    s->head = (volatile uint64_t *)head;
-    s->tail = (const volatile uint64_t *)tail;
-    s->sleep_gen = (volatile uint64_t *)sleep;
-    s->peer_sleep = (const volatile uint64_t *)peer;
+    s->data = (uint8_t *)a.data;
+    s->size = a.size;
+    s->head = (volatile uint64_t *)a.head;
+    s->tail = (const volatile uint64_t *)a.tail;
+    s->sleep_gen = (volatile uint64_t *)a.sleep;
+    s->peer_sleep = (const volatile uint64_t *)a.peer;
     /* attach: continue from whatever the section already says (it is our own memory) */
     s->h = load_acquire(s->head);
     if (s->h & 7u) {
         PyErr_SetString(RingCorrupt, "own producer index is not 8-byte aligned");
         return -1;
     }
-    s->pos = s->h % size;
+    s->pos = s->h % s->size;
     s->t_cache = s->h;          /* assume full until the receiver's tail is read */
     s->my_gen = load_acquire(s->sleep_gen) & ~(uint64_t)1;
     s->rung_gen = 0;
     s->res_rec = 0;
     s->broken = 0;
-    Py_XSETREF(s->doorbell, Py_NewRef(doorbell));
+    Py_XSETREF(s->doorbell, Py_NewRef(a.doorbell));
     s->sent = s->doorbells = 0;
     memset(&s->tuner, 0, sizeof s->tuner);
     {
         uint64_t t = load_acquire(s->tail);
-        if (t <= s->h && s->h - t <= size)
+        if (t <= s->h && s->h - t <= s->size)
             s->t_cache = t;
     }
     return 0;
@@ -446,14 +440,36 @@ static inline void sender_skip_pad(Sender *s) {
     s->pos = 0;
 }
 
-static inline void sender_put(Sender *s, const void *p, uint32_t len, uint64_t rec) {
+/* Close the record at pos (its payload already in place): header, then the index. */
+static inline void sender_close(Sender *s, uint32_t len, uint64_t rec) {
     rec_hdr hd = {len, TAG_DATA};
     memcpy(s->data + s->pos, &hd, HDR);
-    copy_into_ring(&s->tuner, s->data + s->pos + HDR, p, len, s->size);
     s->h += rec;
     s->pos += rec;
     if (s->pos == s->size)
         s->pos = 0;
+}
+
+static inline void sender_put(Sender *s, const void *p, uint32_t len, uint64_t rec) {
+    copy_into_ring(&s->tuner, s->data + s->pos + HDR, p, len, s->size);
+    sender_close(s, len, rec);
+}
+
+/* Write one message of len bytes (at most sender_max) when it fits: 1 written, 0 the ring
+ * is full, -1 error. Padding to the ring's end comes first when the record does not fit
+ * before it. Not yet published. */
+static inline int sender_write(Sender *s, const void *p, uint32_t len) {
+    int pad;
+    uint64_t rec = ALIGN8(HDR + (uint64_t)len);
+    int room = sender_room(s, rec, &pad);
+    if (room <= 0)
+        return room;
+    if (pad) {
+        sender_write_pad(s);
+        sender_skip_pad(s);
+    }
+    sender_put(s, p, len, rec);
+    return 1;
 }
 
 /* Ring the peer's doorbell once per sleep: when its sleep generation is odd (asleep) and
@@ -495,29 +511,25 @@ static int sender_usable(Sender *s) {
 
 static uint64_t sender_max(Sender *s) { return s->size / 2 - HDR; }
 
+/* The end of a send(): count and publish what sender_write() said (1 written, 0 full). */
+static PyObject *sender_sent(Sender *s, int written) {
+    if (written < 0)
+        return NULL;
+    if (!written)
+        Py_RETURN_FALSE;
+    s->sent++;
+    if (sender_publish(s) < 0)
+        return NULL;
+    Py_RETURN_TRUE;
+}
+
 static PyObject *Sender_send(Sender *s, PyObject *arg) {
     Py_buffer b;
-    int pad, room;
     if (PyBytes_CheckExact(arg) && !s->broken && !s->res_rec) {
         /* the common case without the buffer protocol's cost */
         Py_ssize_t len = PyBytes_GET_SIZE(arg);
-        if ((uint64_t)len <= sender_max(s)) {
-            uint64_t rec = ALIGN8(HDR + (uint64_t)len);
-            room = sender_room(s, rec, &pad);
-            if (room < 0)
-                return NULL;
-            if (!room)
-                Py_RETURN_FALSE;
-            if (pad) {
-                sender_write_pad(s);
-                sender_skip_pad(s);
-            }
-            sender_put(s, PyBytes_AS_STRING(arg), (uint32_t)len, rec);
-            s->sent++;
-            if (sender_publish(s) < 0)
-                return NULL;
-            Py_RETURN_TRUE;
-        }
+        if ((uint64_t)len <= sender_max(s))
+            return sender_sent(s, sender_write(s, PyBytes_AS_STRING(arg), (uint32_t)len));
     }
     if (!sender_usable(s) || PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0)
         return NULL;
@@ -527,24 +539,9 @@ static PyObject *Sender_send(Sender *s, PyObject *arg) {
         PyBuffer_Release(&b);
         return NULL;
     }
-    uint64_t rec = ALIGN8(HDR + (uint64_t)b.len);
-    room = sender_room(s, rec, &pad);
-    if (room <= 0) {
-        PyBuffer_Release(&b);
-        if (room < 0)
-            return NULL;
-        Py_RETURN_FALSE;
-    }
-    if (pad) {
-        sender_write_pad(s);
-        sender_skip_pad(s);
-    }
-    sender_put(s, b.buf, (uint32_t)b.len, rec);
+    int written = sender_write(s, b.buf, (uint32_t)b.len);
     PyBuffer_Release(&b);
-    s->sent++;
-    if (sender_publish(s) < 0)
-        return NULL;
-    Py_RETURN_TRUE;
+    return sender_sent(s, written);
 }
 
 /* send_batch(buffer, size): messages of `size` bytes back to back; returns how many fit. */
@@ -559,21 +556,15 @@ static PyObject *Sender_send_batch(Sender *s, PyObject *args) {
         return NULL;
     }
     Py_ssize_t count = size ? b.len / size : 0, n = 0;
-    uint64_t rec = ALIGN8(HDR + (uint64_t)size);
     const uint8_t *p = b.buf;
     for (; n < count; n++) {
-        int pad, room = sender_room(s, rec, &pad);
-        if (room < 0) {
+        int written = sender_write(s, p + n * size, (uint32_t)size);
+        if (written < 0) {
             PyBuffer_Release(&b);
             return NULL;
         }
-        if (!room)
+        if (!written)
             break;
-        if (pad) {
-            sender_write_pad(s);
-            sender_skip_pad(s);
-        }
-        sender_put(s, p + n * size, (uint32_t)size, rec);
     }
     PyBuffer_Release(&b);
     s->sent += n;
@@ -593,7 +584,6 @@ static PyObject *Sender_send_many(Sender *s, PyObject *seq) {
     PyObject **items = PySequence_Fast_ITEMS(fast);
     for (; n < count; n++) {
         Py_buffer b;
-        int pad, room;
         if (PyObject_GetBuffer(items[n], &b, PyBUF_SIMPLE) < 0)
             goto fail;
         if ((uint64_t)b.len > sender_max(s)) {
@@ -601,20 +591,12 @@ static PyObject *Sender_send_many(Sender *s, PyObject *seq) {
             PyErr_SetString(PyExc_ValueError, "message exceeds the ring's maximum");
             goto fail;
         }
-        uint64_t rec = ALIGN8(HDR + (uint64_t)b.len);
-        room = sender_room(s, rec, &pad);
-        if (room <= 0) {
-            PyBuffer_Release(&b);
-            if (room < 0)
-                goto fail;
-            break;
-        }
-        if (pad) {
-            sender_write_pad(s);
-            sender_skip_pad(s);
-        }
-        sender_put(s, b.buf, (uint32_t)b.len, rec);
+        int written = sender_write(s, b.buf, (uint32_t)b.len);
         PyBuffer_Release(&b);
+        if (written < 0)
+            goto fail;
+        if (!written)
+            break;
     }
     Py_DECREF(fast);
     s->sent += n;
@@ -674,13 +656,7 @@ static PyObject *Sender_commit(Sender *s, PyObject *arg) {
     }
     if (s->res_pad)
         sender_skip_pad(s);
-    rec_hdr hd = {(uint32_t)n, TAG_DATA};
-    uint64_t rec = ALIGN8(HDR + (uint64_t)n);
-    memcpy(s->data + s->pos, &hd, HDR);
-    s->h += rec;
-    s->pos += rec;
-    if (s->pos == s->size)
-        s->pos = 0;
+    sender_close(s, (uint32_t)n, ALIGN8(HDR + (uint64_t)n));
     s->res_rec = 0;
     s->sent++;
     if (sender_publish(s) < 0)
@@ -796,30 +772,27 @@ static int Receiver_init(Receiver *r, PyObject *args, PyObject *kw) {
     RingArgs a;
     if (ring_args_of(args, kw, &a) < 0)
         return -1;
-    uintptr_t data = a.data, head = a.head, tail = a.tail, sleep = a.sleep, peer = a.peer;
-    unsigned long long size = a.size;
-    PyObject *doorbell = a.doorbell;
-    r->data = (const uint8_t *)data;
-    r->size = size;
-    r->head = (const volatile uint64_t *)head;
-    r->tail = (volatile uint64_t *)tail;
-    r->sleep_gen = (volatile uint64_t *)sleep;
-    r->peer_sleep = (const volatile uint64_t *)peer;
+    r->data = (const uint8_t *)a.data;
+    r->size = a.size;
+    r->head = (const volatile uint64_t *)a.head;
+    r->tail = (volatile uint64_t *)a.tail;
+    r->sleep_gen = (volatile uint64_t *)a.sleep;
+    r->peer_sleep = (const volatile uint64_t *)a.peer;
     r->t = load_acquire(r->tail);
     if (r->t & 7u) {
         PyErr_SetString(RingCorrupt, "own consumer index is not 8-byte aligned");
         return -1;
     }
-    r->pos = r->t % size;
+    r->pos = r->t % r->size;
     r->h_cache = r->t;
     r->published = r->t;
-    r->lazy = size / 4;
+    r->lazy = r->size / 4;
     r->my_gen = load_acquire(r->sleep_gen) & ~(uint64_t)1;
     r->rung_gen = 0;
     r->held = 0;
     r->broken = 0;
     r->batch_bytes = 0;
-    Py_XSETREF(r->doorbell, Py_NewRef(doorbell));
+    Py_XSETREF(r->doorbell, Py_NewRef(a.doorbell));
     r->received = r->doorbells = 0;
     return 0;
 }
@@ -892,6 +865,12 @@ static int receiver_publish_if(Receiver *r, int force) {
     return ring_doorbell_if_asleep(r->peer_sleep, &r->rung_gen, &r->doorbells, r->doorbell);
 }
 
+/* The end of a receive that found the ring empty: publish what padding consumed (the
+ * sender may wait for it); -1 when the doorbell callback raised. */
+static int receiver_idle(Receiver *r) {
+    return r->published != r->t ? receiver_publish_if(r, 1) : 0;
+}
+
 static int receiver_usable(Receiver *r) {
     if (r->broken) {
         PyErr_SetString(RingCorrupt, "ring is broken (the sender violated the protocol)");
@@ -916,19 +895,30 @@ static PyObject *receiver_error(Receiver *r, uint64_t t_before) {
     return NULL;
 }
 
-static PyObject *Receiver_recv(Receiver *r, PyObject *unused) {
-    uint64_t off, rec, t0 = r->t;
-    uint32_t len;
+/* The next message for recv() and peek(): 1 (offset, length and record size out), 0 the
+ * ring is empty (what padding consumed is published), -1 with an exception set. */
+static int receiver_take(Receiver *r, uint64_t *off, uint32_t *len, uint64_t *rec) {
+    uint64_t t0 = r->t;
     if (!receiver_usable(r))
-        return NULL;
-    int got = receiver_next(r, &off, &len, &rec);
-    if (got < 0)
-        return receiver_error(r, t0);
-    if (!got) {
-        if (r->published != r->t && receiver_publish_if(r, 1) < 0)
-            return NULL;
-        Py_RETURN_NONE;
+        return -1;
+    int got = receiver_next(r, off, len, rec);
+    if (got < 0) {
+        receiver_error(r, t0);
+        return -1;
     }
+    if (!got && receiver_idle(r) < 0)
+        return -1;
+    return got;
+}
+
+static PyObject *Receiver_recv(Receiver *r, PyObject *unused) {
+    uint64_t off, rec;
+    uint32_t len;
+    int got = receiver_take(r, &off, &len, &rec);
+    if (got < 0)
+        return NULL;
+    if (!got)
+        Py_RETURN_NONE;
     PyObject *out = PyBytes_FromStringAndSize((const char *)r->data + off, len);
     if (!out)
         return NULL;
@@ -953,7 +943,7 @@ static PyObject *Receiver_recv_into(Receiver *r, PyObject *arg) {
         PyBuffer_Release(&b);
         if (got < 0)
             return receiver_error(r, t0);
-        if (r->published != r->t && receiver_publish_if(r, 1) < 0)
+        if (receiver_idle(r) < 0)
             return NULL;
         return PyLong_FromLong(-1);
     }
@@ -1013,18 +1003,13 @@ static PyObject *Receiver_recv_batch_into(Receiver *r, PyObject *arg) {
 
 /* Zero-copy: peek() -> read-only memoryview of the next message in the ring, or None. */
 static PyObject *Receiver_peek(Receiver *r, PyObject *unused) {
-    uint64_t off, rec, t0 = r->t;
+    uint64_t off, rec;
     uint32_t len;
-    if (!receiver_usable(r))
-        return NULL;
-    int got = receiver_next(r, &off, &len, &rec);
+    int got = receiver_take(r, &off, &len, &rec);
     if (got < 0)
-        return receiver_error(r, t0);
-    if (!got) {
-        if (r->published != r->t && receiver_publish_if(r, 1) < 0)
-            return NULL;
+        return NULL;
+    if (!got)
         Py_RETURN_NONE;
-    }
     r->held = rec;
     return PyMemoryView_FromMemory((char *)r->data + off, len, PyBUF_READ);
 }

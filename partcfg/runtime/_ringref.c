@@ -119,6 +119,15 @@ __attribute__((noipa)) static uint32_t send_batch(ring *r, const uint8_t *msgs, 
     return i;
 }
 
+/* The record at the consumer index: its header into hdr, its ring offset returned and
+ * its whole size (header and padded payload) in *rec. */
+static inline uint64_t record_at(const ring *r, uint32_t hdr[2], uint64_t *rec) {
+    uint64_t pos = r->t % r->size;
+    memcpy(hdr, r->data + pos, HDR);
+    *rec = HDR + ALIGN8(hdr[0]);
+    return pos;
+}
+
 /* One message into ``buf``: its length, -1 when the ring is empty, -2 at the END record. */
 __attribute__((noipa)) static long recv_one(ring *r, uint8_t *buf, uint32_t cap) {
     for (;;) {
@@ -128,9 +137,7 @@ __attribute__((noipa)) static long recv_one(ring *r, uint8_t *buf, uint32_t cap)
                 return -1;
         }
         uint32_t hdr[2];
-        uint64_t pos = r->t % r->size;
-        memcpy(hdr, r->data + pos, HDR);
-        uint64_t rec = HDR + ALIGN8(hdr[0]);
+        uint64_t rec, pos = record_at(r, hdr, &rec);
         if (hdr[1] == TAG_PAD) {
             r->t += rec;
             continue;
@@ -154,9 +161,7 @@ __attribute__((noipa)) static long recv_batch(ring *r, uint8_t *buf, size_t cap)
     int end = 0;
     while (r->t != head) {
         uint32_t hdr[2];
-        uint64_t pos = r->t % r->size;
-        memcpy(hdr, r->data + pos, HDR);
-        uint64_t rec = HDR + ALIGN8(hdr[0]);
+        uint64_t rec, pos = record_at(r, hdr, &rec);
         if (hdr[1] == TAG_PAD) {
             r->t += rec;
             continue;

@@ -24,6 +24,7 @@ from ..diagnostics import BlobError, Diagnostic, InputError, Location, error
 from ..load.files import file_bytes_of
 from ..formats.ivshmem import link_view_of, links_by_bdf
 from ..units import format_bdf
+from ..wording import arch_name
 
 CELL_SUFFIX = ".cell"
 IMAGE_SUFFIX = ".cspace"
@@ -222,7 +223,6 @@ def system_build_of(directory: Path, name: str | None = None,
     cells += [CellBlob(_cell_name_of(b), f, b, False, _images_of(f))
               for f, b in parsed if b.kind == "cell"]
     notes = [d for _, b in parsed for d in b.diagnostics]
-    arch_names = {v: k for k, v in jh.ARCHITECTURES.items()}
     refusals: list[Diagnostic] = []
 
     seen: dict[str, CellBlob] = {}
@@ -230,8 +230,8 @@ def system_build_of(directory: Path, name: str | None = None,
         if cell.blob.arch != root_blob.arch:
             refusals.append(error(
                 "RUN-ARCH-MISMATCH", f"cell {cell.name!r} is built for "
-                f"{arch_names.get(cell.blob.arch, cell.blob.arch)}, the system for "
-                f"{arch_names.get(root_blob.arch, root_blob.arch)}", cell.location(),
+                f"{arch_name(cell.blob.arch)}, the system for "
+                f"{arch_name(root_blob.arch)}", cell.location(),
                 related=[cells[0].location()]))
         if cell.name in seen:
             refusals.append(error("RUN-DUPLICATE-CELL", f"two blobs describe cell {cell.name!r}",

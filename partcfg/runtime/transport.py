@@ -93,26 +93,30 @@ def link_geometry_of(base: int, state_table_size: int, rw_size: int, output_size
     return LinkGeometry(AREA_COMMON, slot, tuple(rw + k * slot for k in range(peers)))
 
 
+def _ring_args(layout: AreaLayout, areas: dict[int, int], src: int, dst: int,
+               at_sender: bool) -> dict:
+    """Keyword arguments of either end of the ring from ``src`` to ``dst`` (host addresses):
+    data and head in the sender's area, tail in the receiver's; each end's own sleep
+    generation is ``sleep_gen``, the other's ``peer_sleep``."""
+    tx_sleep = areas[src] + layout.index_offset(dst, TX_SLEEP)
+    rx_sleep = areas[dst] + layout.index_offset(src, RX_SLEEP)
+    return {
+        "data": areas[src] + layout.ring_offset(src, dst), "size": layout.ring_size,
+        "head": areas[src] + layout.index_offset(dst, TX_HEAD),
+        "tail": areas[dst] + layout.index_offset(src, RX_TAIL),
+        "sleep_gen": tx_sleep if at_sender else rx_sleep,
+        "peer_sleep": rx_sleep if at_sender else tx_sleep,
+    }
+
+
 def sender_args_of(layout: AreaLayout, areas: dict[int, int], me: int, dest: int) -> dict:
     """Keyword arguments of ``_ring.Sender`` for my ring to ``dest`` (host addresses)."""
-    return {
-        "data": areas[me] + layout.ring_offset(me, dest), "size": layout.ring_size,
-        "head": areas[me] + layout.index_offset(dest, TX_HEAD),
-        "tail": areas[dest] + layout.index_offset(me, RX_TAIL),
-        "sleep_gen": areas[me] + layout.index_offset(dest, TX_SLEEP),
-        "peer_sleep": areas[dest] + layout.index_offset(me, RX_SLEEP),
-    }
+    return _ring_args(layout, areas, me, dest, at_sender=True)
 
 
 def receiver_args_of(layout: AreaLayout, areas: dict[int, int], me: int, src: int) -> dict:
     """Keyword arguments of ``_ring.Receiver`` for ``src``'s ring to me (host addresses)."""
-    return {
-        "data": areas[src] + layout.ring_offset(src, me), "size": layout.ring_size,
-        "head": areas[src] + layout.index_offset(me, TX_HEAD),
-        "tail": areas[me] + layout.index_offset(src, RX_TAIL),
-        "sleep_gen": areas[me] + layout.index_offset(src, RX_SLEEP),
-        "peer_sleep": areas[src] + layout.index_offset(me, TX_SLEEP),
-    }
+    return _ring_args(layout, areas, src, me, at_sender=False)
 
 
 class DeadlineExceeded(Exception):

@@ -22,7 +22,7 @@ from partcfg.model.assembly import assembly_of
 from partcfg.model.document import document_of
 from partcfg.commands.pipeline import build_outputs_of, checked_files_of
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "firmware"
 GOLDEN = ROOT / "tests" / "golden"
 GOLDEN_EMIT = ROOT / "tests" / "golden-emit"

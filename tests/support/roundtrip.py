@@ -20,7 +20,7 @@ from partcfg.commands.pipeline import cell_blobs_of
 from partcfg.render.blob import blobs_of_system
 from partcfg.render.yaml_doc import yaml_text_of
 
-CELLS = Path(__file__).resolve().parent.parent / "cells"
+CELLS = Path(__file__).resolve().parents[2] / "cells"
 
 
 # --- the round trip --------------------------------------------------------------------------
