@@ -2,8 +2,8 @@
 
 A side branch at the end of the flow (it imports ``model``, ``validate`` and ``layout``;
 permissions are judged on :func:`validate.effective_access_of`). Either side is a YAML set (files or a directory) or
-a set of ``.cell`` blobs (read with ``blobread``, lifted into models by ``imports``), in
-any mix. Both become assembled :class:`model.System` objects and are compared as facts,
+a set of ``.cell`` blobs or ELF objects (found and read by ``load.inputs``, lifted into
+models by ``lift.blob_to_yaml``), in any mix. Both become assembled :class:`model.System` objects and are compared as facts,
 never as text or bytes: cells by name; declared regions as ranges with access; the
 effective-access map per cell, byte range by byte range (what each cell gains or loses);
 CPUs, interrupt lines, port I/O and PCI functions per cell (and which of them moved from
@@ -22,13 +22,12 @@ from .formats import jailhouse as jh
 from .diagnostics import (ConfigError, Diagnostic, InputError, Location, Severity, error,
                           sorted_diagnostics)
 from .layout import system_header_of
-from .load.files import YAML_SUFFIXES
+from .load.inputs import YAML, blob_of_file, side_files_of
 from .model.system import (Assembly, Cell, Link, PciDevice, Region, System, assembly_of, document_of,
                     regions_of_cell)
 from .units import counted, format_bdf, format_flags, format_ranges, format_size, format_span
 from .check.validate import effective_access_of
 
-BLOB_SUFFIX = ".cell"
 ACCESS_WORDS = (("READ", jh.MEM_READ), ("WRITE", jh.MEM_WRITE), ("EXECUTE", jh.MEM_EXECUTE),
                 ("DMA", jh.MEM_DMA))
 MAX_LABELS = 3
@@ -69,33 +68,17 @@ class Side:
 
 # --- reading a side ----------------------------------------------------------------------------
 
-def _files_of(path: Path) -> tuple[str, list[Path]]:
-    if path.is_dir():
-        everything = [p for p in path.rglob("*") if p.is_file()]
-        yaml_files = sorted(p for p in everything if p.suffix in YAML_SUFFIXES)
-        if yaml_files:
-            return "yaml", yaml_files
-        blobs = sorted(p for p in everything if p.suffix == BLOB_SUFFIX)
-        if blobs:
-            return "blob", blobs
-        raise InputError([error("DIFF-EMPTY", f"{path} holds no YAML files and no .cell blobs",
-                                Location(str(path)))])
-    if not path.exists():
-        raise InputError([error("IO-MISSING", f"no such file or directory: {path}", Location(str(path)))])
-    return ("yaml" if path.suffix in YAML_SUFFIXES else "blob"), [path]
-
-
 def side_of(path: str | Path) -> Side:
     """Read one side: a YAML file, a blob, or a directory of either. Problems that leave no
     model to compare (unreadable files, schema errors, bad blobs) raise InputError."""
     from .load.yaml_source import SourceDoc, load_yaml_file
 
     path = Path(path)
-    kind, files = _files_of(path)
+    kind, files = side_files_of(path)
     problems: list[Diagnostic] = []
     notes: list[Diagnostic] = []
     documents = []
-    if kind == "yaml":
+    if kind == YAML:
         for f in files:
             try:
                 source = load_yaml_file(f)
@@ -103,13 +86,12 @@ def side_of(path: str | Path) -> Side:
             except ConfigError as exc:
                 problems.extend(exc.diagnostics)
     else:
-        from .load.blob import parsed_blob_file
         from .lift.blob_to_yaml import imported_documents_of
 
         blobs = []
         for f in files:
             try:
-                blobs.append(parsed_blob_file(f))
+                blobs.append(blob_of_file(f))
             except InputError as exc:
                 problems.extend(exc.diagnostics)
         if not problems:

@@ -137,10 +137,11 @@ def run_tree(paths: Sequence[str | Path], build: bool, emit: frozenset[str] = fr
     total)`` is called as systems finish. Returns None when the caller should take the
     plain serial path instead (see the module docstring), including for trees of fewer
     than ``MIN_SYSTEMS_FOR_POOL`` systems, where shares would not pay off."""
-    from .pipeline import input_files_of, source_names_of
+    from ..load.inputs import yaml_files_of
+    from .pipeline import source_names_of
 
     jobs = jobs_of() if jobs is None else jobs
-    files = input_files_of(paths)
+    files = yaml_files_of(paths)
     groups = system_groups_of(files)
     if len(groups) < MIN_SYSTEMS_FOR_POOL:
         return None
