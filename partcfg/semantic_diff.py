@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .formats import jailhouse as jh
-from .diagnostics import (ConfigError, Diagnostic, InputError, Location, Severity, error,
-                          sorted_diagnostics)
+from .diagnostics import ConfigError, Diagnostic, InputError, Severity, sorted_diagnostics
 from .layout import system_header_of
 from .load.inputs import YAML, blob_of_file, side_files_of
 from .model.system import (Assembly, Cell, Link, PciDevice, Region, System, assembly_of, document_of,

@@ -129,7 +129,7 @@ def _crosses_shares(diagnostics: Sequence[Diagnostic]) -> bool:
     return any(d.rule.startswith("SYS-") and d.severity is Severity.ERROR for d in diagnostics)
 
 
-def run_tree(paths: Sequence[str | Path], build: bool, emit: frozenset[str] = frozenset(),
+def run_tree(paths: Sequence[str | Path], *, build: bool, emit: frozenset[str] = frozenset(),
              target: str | None = None, jobs: int | None = None,
              on_progress: Callable[[int, int], None] | None = None) -> TreeResult | None:
     """Check (and with ``build`` render) every system of ``paths`` in shares, on ``jobs``
