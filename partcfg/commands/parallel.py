@@ -1,6 +1,6 @@
 """Orchestration for big trees: check and build many systems in shares, on every core.
 
-A companion of ``pipeline`` for the CLI (pure: returns data, never prints; progress is
+A companion of ``pipeline`` for the ``build`` and ``check`` commands (pure: returns data, never prints; progress is
 reported through a callback). The input files are grouped by the system they name (a
 cheap scan of each file's top-level ``system:`` line, no YAML parsing), the groups are cut
 into shares, and each share goes through the ordinary pipeline (load, model, validate,

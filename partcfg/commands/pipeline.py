@@ -1,6 +1,7 @@
-"""Orchestration of the flow for the CLI: files -> load -> model -> validate -> layout ->
-render. Pure: it returns data (diagnostics, output bytes by relative path) and never
-prints; writing files is left to ``output.py`` and choosing exit codes to ``cli.py``.
+"""Orchestration of the flow for the commands: files -> load -> model -> check -> layout
+-> render. Pure: it returns data (diagnostics, output bytes by relative path) and never
+prints; writing files is left to ``atomic_write`` and sequencing a command's steps (and
+its exit code) to the command's own module (``build``, ``check``, ...).
 """
 
 from __future__ import annotations
