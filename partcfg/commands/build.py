@@ -70,7 +70,7 @@ def build_command(files: Sequence[str | Path], options: BuildOptions, *,
         return BuildResult(EXIT_INVALID, REFUSED, triage)
     if tree is None:
         try:
-            outputs = build_outputs_of(checked, options.emit, options.target)
+            outputs = build_outputs_of(checked, emit=options.emit, target=options.target)
         except ConfigError as exc:
             return BuildResult(EXIT_INVALID, UNREPRESENTABLE, triage,
                                unrepresentable=sorted_diagnostics(diagnostics + exc.diagnostics))

@@ -55,7 +55,7 @@ def check_command(files: Sequence[str | Path], options: CheckOptions, *,
     if tree is not None:
         diagnostics = tree.diagnostics
     else:
-        checked = checked_files_of(files, options.scenario)
+        checked = checked_files_of(files, scenario=options.scenario)
         diagnostics = checked.diagnostics
     if options.inmate:
         diagnostics = sorted_diagnostics(diagnostics + inmate_diagnostics_of_specs(checked, options.inmate))

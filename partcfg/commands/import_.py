@@ -36,7 +36,7 @@ def import_command(files: Sequence[str | Path], options: ImportOptions) -> Impor
     from .pipeline import imported_files_of
 
     output = options.output
-    imported = imported_files_of(files, output)
+    imported = imported_files_of(files, output_dir=output)
     existing = sorted(rel for rel in imported.outputs if (output / rel).exists())
     if existing and not options.force:  # an edited import must not be lost to a second import
         raise InputError([error("IO-EXISTS", "would overwrite an existing file", Location(str(output / rel)),

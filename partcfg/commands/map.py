@@ -45,7 +45,7 @@ def map_command(files: Sequence[str | Path], options: MapOptions) -> MapResult:
     suffix = output.suffix.lower()
     if suffix not in SVG_SUFFIXES + HTML_SUFFIXES:
         raise ValueError(f"not a picture's name: {output.name!r}")  # the CLI says so before
-    checked = checked_files_of(files, scenario)
+    checked = checked_files_of(files, scenario=scenario)
     maps = [system_map_of(s if scenario is None else scenario_system_of(s, scenario))
             for s in checked.assembly.systems]
     if checked.assembly.standalone:
