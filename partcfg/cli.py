@@ -261,6 +261,8 @@ def check(files: List[Path] = FilesArg,
             raise
         _print_diagnostics(sorted_diagnostics(exc.diagnostics), format, to_stderr=False)
         raise typer.Exit(EXIT_USAGE)
+    if result.write_failure is not None:
+        raise result.write_failure
     _print_triaged(result.triage, format, to_stderr=False, show_waived=show_waived)
     if result.baseline_written is not None:
         n = len(result.triage.recorded)

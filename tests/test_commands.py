@@ -103,6 +103,14 @@ def test_check_of_the_examples_passes_and_records_a_baseline(tmp_path, silent):
     assert check_command(bad, CheckOptions()).exit_code == 1
 
 
+def test_a_baseline_that_cannot_be_written_is_its_own_failure(tmp_path, silent):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = check_command(example_files(), CheckOptions(write_baseline=blocker / "baseline.json"))
+    assert result.exit_code == 2 and result.baseline_written is None
+    assert [d.rule for d in result.write_failure.diagnostics] == ["IO-WRITE"]
+
+
 def test_check_unknown_scenario_is_an_input_error(silent):
     with pytest.raises(InputError) as raised:
         check_command(example_files(), CheckOptions(scenario="no-such-scenario"))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from ..check.triage import Triage
-from ..diagnostics import sorted_diagnostics
+from ..diagnostics import InputError, sorted_diagnostics
 from .outcome import EXIT_INVALID, EXIT_OK, failed, triaged
 
 
@@ -35,6 +35,9 @@ class CheckResult:
     exit_code: int
     triage: Triage
     baseline_written: Path | None = None   # where --write-baseline recorded triage.recorded
+    # the baseline could not be written: an I/O error of its own, reported as such (as
+    # text, whatever report format the findings were asked in)
+    write_failure: InputError | None = None
 
 
 def check_command(files: Sequence[str | Path], options: CheckOptions, *,
@@ -68,6 +71,9 @@ def check_command(files: Sequence[str | Path], options: CheckOptions, *,
                      fingerprints=options.fingerprints or options.write_baseline is not None)
     if options.write_baseline is not None:
         from .atomic_write import write_outputs
-        write_outputs(options.write_baseline.parent, {options.write_baseline.name: triage.baseline_bytes()})
+        try:
+            write_outputs(options.write_baseline.parent, {options.write_baseline.name: triage.baseline_bytes()})
+        except InputError as exc:
+            return CheckResult(exc.exit_code, triage, write_failure=exc)
         return CheckResult(EXIT_OK, triage, options.write_baseline)
     return CheckResult(EXIT_INVALID if failed(triage.counted, options.werror) else EXIT_OK, triage)
