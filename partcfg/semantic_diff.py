@@ -2,7 +2,7 @@
 
 A side branch at the end of the flow (it imports ``model``, ``validate`` and ``layout``;
 permissions are judged on :func:`validate.effective_access_of`). Either side is a YAML set (files or a directory) or
-a set of ``.cell`` blobs or ELF objects (found and read by ``load.inputs``, lifted into
+a set of ``.cell`` blobs (found by ``load.inputs``, read by ``load.blob``, lifted into
 models by ``lift.blob_to_yaml``), in any mix. Both become assembled :class:`model.System` objects and are compared as facts,
 never as text or bytes: cells by name; declared regions as ranges with access; the
 effective-access map per cell, byte range by byte range (what each cell gains or loses);
@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 from .formats import jailhouse as jh
 from .diagnostics import ConfigError, Diagnostic, InputError, Severity, sorted_diagnostics
 from .layout import system_header_of
-from .load.inputs import YAML, blob_of_file, side_files_of
+from .load.inputs import YAML, side_files_of
 from .model.system import (Assembly, Cell, Link, PciDevice, Region, System, assembly_of, document_of,
                     regions_of_cell)
 from .units import counted, format_bdf, format_flags, format_ranges, format_size, format_span
@@ -85,12 +85,13 @@ def side_of(path: str | Path) -> Side:
             except ConfigError as exc:
                 problems.extend(exc.diagnostics)
     else:
+        from .load.blob import parsed_blob_file
         from .lift.blob_to_yaml import imported_documents_of
 
         blobs = []
         for f in files:
             try:
-                blobs.append(blob_of_file(f))
+                blobs.append(parsed_blob_file(f))
             except InputError as exc:
                 problems.extend(exc.diagnostics)
         if not problems:

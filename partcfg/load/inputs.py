@@ -4,9 +4,10 @@ blobs and ELF objects, by the ELF magic; and each such file read.
 
 Every command finds its inputs here: ``check``, ``build``, ``show`` and ``map`` take YAML
 files (:func:`yaml_files_of`), ``import`` takes blobs or ELF objects
-(:func:`blob_files_of`, :func:`blob_of_file`), ``diff`` takes either on each side
-(:func:`side_files_of`). A path that names nothing raises InputError (exit 2) with one
-diagnostic per path, never an OSError.
+(:func:`blob_files_of`, :func:`blob_of_file`), ``diff`` takes YAML files or ``.cell``
+blobs on each side (:func:`side_files_of`; its blobs are read by
+``blob.parsed_blob_file``, bounded like a blob, not like an ELF object). A path that
+names nothing raises InputError (exit 2) with one diagnostic per path, never an OSError.
 """
 
 from __future__ import annotations
