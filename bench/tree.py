@@ -255,8 +255,8 @@ def _in_process(tree: Path, repeat: int) -> None:
     print(f"{'plain pipeline':<26} {best(lambda: checked_files_of([tree])):>7.2f}s "
           f"{best(lambda: build_outputs_of(checked_files_of([tree]))):>7.2f}s")
     for jobs in sorted({1, cores}):
-        print(f"{f'shares, {jobs} job(s)':<26} {best(lambda: run_tree([tree], False, jobs=jobs)):>7.2f}s "
-              f"{best(lambda: run_tree([tree], True, jobs=jobs)):>7.2f}s")
+        print(f"{f'shares, {jobs} job(s)':<26} {best(lambda: run_tree([tree], build=False, jobs=jobs)):>7.2f}s "
+              f"{best(lambda: run_tree([tree], build=True, jobs=jobs)):>7.2f}s")
     print(f"cores free after: {free_cores():.1f}")
 
 

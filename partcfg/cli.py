@@ -19,12 +19,12 @@ from typing import Callable, List, Optional
 import typer
 
 from . import __version__
-from .diagnostics import (INTERNAL_ERROR_EXIT_CODE, ConfigError, Diagnostic, InputError,
-                          PartcfgError, has_errors, sorted_diagnostics)
+from .commands.choices import TextOrJson
+from .commands.outcome import EXIT_OK, EXIT_USAGE
+from .diagnostics import (INTERNAL_ERROR_EXIT_CODE, Diagnostic, InputError, PartcfgError,
+                          sorted_diagnostics)
 from .render import EMIT_KINDS
 from .render.elf import MACHINES
-
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, ConfigError.exit_code, InputError.exit_code
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None,
@@ -122,29 +122,11 @@ def _progress(what: str):
         yield advance
 
 
-def _failed(diagnostics: List[Diagnostic], werror: bool) -> bool:
-    """Errors fail a run; with --werror, warnings do too."""
-    from .diagnostics import Severity
-    return has_errors(diagnostics) or (werror and any(d.severity is Severity.WARNING for d in diagnostics))
-
-
 IgnoreOpt = typer.Option([], "--ignore", metavar="RULE",
                          help="waive every finding of RULE in this run (repeatable); see also "
                               "'# partcfg: ignore[RULE] reason' comments and [tool.partcfg] in pyproject.toml")
 ShowWaivedOpt = typer.Option(False, "--show-waived",
                              help="also list the findings that waivers (and a --baseline) accepted")
-
-
-def _triage_of(diagnostics: List[Diagnostic], files, ignore: List[str],
-               baseline: Optional[Path] = None, fingerprints: bool = False):
-    """Project settings, waivers and the baseline applied to a run's findings (triage.py)."""
-    from .check.baseline import baseline_of
-    from .check.triage import triage_of
-    from .check.waivers import project_settings_of
-
-    settings = project_settings_of(Path.cwd())
-    entries = baseline_of(baseline) if baseline is not None else None
-    return triage_of(diagnostics, files, settings, ignore, entries, fingerprints)
 
 
 def _print_triaged(triage, fmt: ReportFormat = ReportFormat.text, to_stderr: bool = True,
@@ -178,6 +160,10 @@ EmitKind = Enum("EmitKind", {kind: kind for kind in EMIT_KINDS}, type=str)
 ElfTarget = Enum("ElfTarget", {machine: machine for machine in MACHINES}, type=str)
 
 
+def _files(count: int) -> str:
+    return f"{count} file{'s' if count != 1 else ''}"
+
+
 @app.command(short_help="Validate and write the blobs, config spaces and firmware headers.")
 @_guarded
 def build(files: List[Path] = FilesArg,
@@ -187,60 +173,45 @@ def build(files: List[Path] = FilesArg,
                                      "in DIR that differ from what the YAML now produces"),
           werror: bool = WerrorOpt,
           emit: List[EmitKind] = typer.Option(
-              [], "--emit", metavar="c|elf", help="also write Jailhouse-style C sources (c) or linkable ELF "
-                                 "objects (elf); repeatable"),
+              [], "--emit", metavar="|".join(EMIT_KINDS), help="also write Jailhouse-style C sources (c) "
+                                 "or linkable ELF objects (elf); repeatable"),
           target: Optional[ElfTarget] = typer.Option(
-              None, "--target", metavar="x86-64|aarch64", help="machine of --emit elf objects (default: the system's arch)"),
+              None, "--target", metavar="|".join(MACHINES),
+              help="machine of --emit elf objects (default: the system's arch)"),
           ignore: List[str] = IgnoreOpt,
           show_waived: bool = ShowWaivedOpt,
           ) -> None:
     """Validate the system(s) and write DIR/<cell>.cell for every cell, plus every
     peer's DIR/<cell>/<link>.cspace and the firmware header DIR/<cell>/partcfg_<cell>.h."""
-    from .commands.atomic_write import stale_outputs_of, write_outputs
-    from .commands.parallel import run_tree
-    from .commands.pipeline import build_outputs_of, checked_files_of
+    from .commands.build import CHECKED, REFUSED, UNREPRESENTABLE, BuildOptions, build_command
 
-    kinds = frozenset(e.value for e in emit)
-    machine = target.value if target else None
-    # many systems: in shares on every core (None: the serial path, e.g. on any error)
+    options = BuildOptions(output=output, force=force, check=check, werror=werror,
+                           emit=frozenset(e.value for e in emit),
+                           target=target.value if target else None, ignore=tuple(ignore))
     with _progress("building") as on_progress:
-        tree = None if force else run_tree(files, True, kinds, machine, on_progress=on_progress)
-    if tree is not None:
-        diagnostics, outputs = tree.diagnostics, tree.outputs or {}
-    else:
-        checked = checked_files_of(files)
-        diagnostics = checked.diagnostics
-    triage = _triage_of(diagnostics, tree.files if tree is not None else checked.files, ignore)
-    diagnostics = triage.counted   # waived findings neither fail nor stop a build
-    failed = _failed(diagnostics, werror)
-    if failed and (check or not force):
+        result = build_command(files, options, on_progress=on_progress)
+    triage = result.triage
+    if result.outcome == REFUSED:
         _print_triaged(triage, show_waived=show_waived)
         typer.echo("nothing written" + ("" if check else " (use --force to write anyway)"), err=True)
-        raise typer.Exit(EXIT_INVALID)
-    if tree is None:
-        try:
-            outputs = build_outputs_of(checked, kinds, machine)
-        except ConfigError as exc:  # --force past errors, but the format cannot hold a value
-            _print_diagnostics(sorted_diagnostics(diagnostics + exc.diagnostics))
-            typer.echo("nothing written", err=True)
-            raise typer.Exit(EXIT_INVALID)
-    if check:
-        if diagnostics or triage.waived:
+    elif result.outcome == UNREPRESENTABLE:
+        _print_diagnostics(result.unrepresentable)
+        typer.echo("nothing written", err=True)
+    elif result.outcome == CHECKED:
+        if triage.counted or triage.waived:
             _print_triaged(triage, show_waived=show_waived)
-        stale = stale_outputs_of(output, outputs)
-        for rel, why in stale:
+        for rel, why in result.stale:
             typer.echo(f"stale: {output / rel} ({why})")
-        if stale:
-            typer.echo(f"{len(stale)} file{'s' if len(stale) != 1 else ''} out of date in {output}; "
+        if result.stale:
+            typer.echo(f"{_files(len(result.stale))} out of date in {output}; "
                        f"rebuild with: partcfg build ... -o {output}", err=True)
-            raise typer.Exit(EXIT_INVALID)
-        typer.echo(f"{len(outputs)} file{'s' if len(outputs) != 1 else ''} up to date in {output}", err=True)
-        raise typer.Exit(EXIT_OK)
-    written = write_outputs(output, outputs)
-    if diagnostics or triage.waived:
-        _print_triaged(triage, show_waived=show_waived)
-    typer.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {output}", err=True)
-    raise typer.Exit(EXIT_INVALID if failed else EXIT_OK)
+        else:
+            typer.echo(f"{_files(len(result.outputs))} up to date in {output}", err=True)
+    else:
+        if triage.counted or triage.waived:
+            _print_triaged(triage, show_waived=show_waived)
+        typer.echo(f"wrote {_files(len(result.written))} to {output}", err=True)
+    raise typer.Exit(result.exit_code)
 
 
 @app.command(short_help="Validate only: report every problem, write nothing.")
@@ -274,53 +245,30 @@ def check(files: List[Path] = FilesArg,
                    "of the board's /chosen/bootargs or proc/cmdline"),
           ) -> None:
     """Validate only: report every problem in every file, write nothing."""
-    from .commands.parallel import run_tree
-    from .commands.pipeline import checked_files_of, inmate_diagnostics_of_specs
+    from .commands.check import CheckOptions, check_command
 
-    tree = None
+    if bootargs is not None and board is None:
+        typer.echo("partcfg check: --bootargs needs --board", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    options = CheckOptions(werror=werror, inmate=tuple(inmate), ignore=tuple(ignore), baseline=baseline,
+                           write_baseline=write_baseline, scenario=scenario, board=board,
+                           bootargs=bootargs, fingerprints=format is ReportFormat.sarif)
     try:
-        board_facts = None
-        if board is not None:
-            from .board.read import board_of
-            board_facts = board_of(board, bootargs)
-        elif bootargs is not None:
-            typer.echo("partcfg check: --bootargs needs --board", err=True)
-            raise typer.Exit(EXIT_USAGE)
-        if not inmate and board_facts is None and scenario is None:  # many systems: in shares on every core (None: the serial path)
-            with _progress("checking") as on_progress:
-                tree = run_tree(files, False, on_progress=on_progress)
-        if tree is not None:
-            diagnostics = tree.diagnostics
-        else:
-            checked = checked_files_of(files, scenario)
-            diagnostics = checked.diagnostics
-        if inmate:
-            diagnostics = sorted_diagnostics(diagnostics + inmate_diagnostics_of_specs(checked, inmate))
-        if board_facts is not None:
-            from .board.checks import diagnostics_on_board
-            diagnostics = sorted_diagnostics(diagnostics + diagnostics_on_board(checked.assembly.systems,
-                                                                                board_facts))
-        triage = _triage_of(diagnostics, tree.files if tree is not None else checked.files, ignore,
-                            baseline, fingerprints=format is ReportFormat.sarif or write_baseline is not None)
+        with _progress("checking") as on_progress:
+            result = check_command(files, options, on_progress=on_progress)
     except InputError as exc:  # still in the format asked for: CI uploads what it gets
         if format is ReportFormat.text:
             raise
         _print_diagnostics(sorted_diagnostics(exc.diagnostics), format, to_stderr=False)
         raise typer.Exit(EXIT_USAGE)
-    if write_baseline is not None:
-        from .commands.atomic_write import write_outputs
-        write_outputs(write_baseline.parent, {write_baseline.name: triage.baseline_bytes()})
-    _print_triaged(triage, format, to_stderr=False, show_waived=show_waived)
-    if write_baseline is not None:
-        n = len(triage.recorded)
-        typer.echo(f"wrote {n} finding{'s' if n != 1 else ''} to the baseline {write_baseline}", err=True)
-        raise typer.Exit(EXIT_OK)
-    raise typer.Exit(EXIT_INVALID if _failed(triage.counted, werror) else EXIT_OK)
-
-
-class ShowFormat(str, Enum):
-    text = "text"
-    json = "json"
+    if result.write_failure is not None:
+        raise result.write_failure
+    _print_triaged(result.triage, format, to_stderr=False, show_waived=show_waived)
+    if result.baseline_written is not None:
+        n = len(result.triage.recorded)
+        typer.echo(f"wrote {n} finding{'s' if n != 1 else ''} to the baseline {result.baseline_written}",
+                   err=True)
+    raise typer.Exit(result.exit_code)
 
 
 @app.command(short_help="Print the resolved system: every region and link.")
@@ -328,34 +276,20 @@ class ShowFormat(str, Enum):
 def show(files: List[Path] = FilesArg,
          cspace: bool = typer.Option(False, "--cspace",
                                      help="print each peer's decoded PCI config space instead"),
-         format: ShowFormat = typer.Option(ShowFormat.text, "--format", metavar="text|json",
+         format: TextOrJson = typer.Option(TextOrJson.text, "--format", metavar="text|json",
                                            help="text, or json (the same facts for scripts)"),
          ) -> None:
     """Print the resolved system: regions per cell with their origin, and every link."""
-    from .layout import layout_of_cell, layout_of_system
-    from .commands.pipeline import checked_files_of
-    from .render.show import cell_text_of, show_json_of, system_text_of
+    from .commands.show import ShowOptions, show_command
 
-    checked = checked_files_of(files)
-    if format is ShowFormat.json:
-        if cspace:
-            typer.echo("partcfg show: --cspace is text only", err=True)
-            raise typer.Exit(EXIT_USAGE)
-        typer.echo(show_json_of([layout_of_system(s) for s in checked.assembly.systems],
-                                [layout_of_cell(None, c) for c in checked.assembly.standalone]), nl=False)
-        if checked.diagnostics:
-            _print_diagnostics(checked.diagnostics)
-        raise typer.Exit(EXIT_INVALID if has_errors(checked.diagnostics) else EXIT_OK)
-    if cspace:
-        from .render.cspace import cspace_texts_of
-        texts = [t for s in checked.assembly.systems for t in cspace_texts_of(layout_of_system(s))]
-    else:
-        texts = [system_text_of(layout_of_system(s)) for s in checked.assembly.systems]
-        texts += [cell_text_of(layout_of_cell(None, c)) for c in checked.assembly.standalone]
-    typer.echo("\n\n".join(texts))
-    if checked.diagnostics:
-        _print_diagnostics(checked.diagnostics)
-    raise typer.Exit(EXIT_INVALID if has_errors(checked.diagnostics) else EXIT_OK)
+    if format is TextOrJson.json and cspace:
+        typer.echo("partcfg show: --cspace is text only", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    result = show_command(files, ShowOptions(format=format, cspace=cspace))
+    typer.echo(result.text, nl=False)
+    if result.diagnostics:
+        _print_diagnostics(result.diagnostics)
+    raise typer.Exit(result.exit_code)
 
 
 @app.command("import", short_help="Turn existing .cell blobs (or ELF objects) into YAML.")
@@ -369,22 +303,13 @@ def import_(files: List[Path] = typer.Argument(..., metavar="BLOB",
     """Turn existing configuration blobs into partcfg YAML (one file per input).
     Blobs of one system imported together keep their links and their system.
     Existing files are left alone unless --force."""
-    from .diagnostics import Location, error
-    from .commands.atomic_write import write_outputs
-    from .commands.pipeline import imported_files_of
+    from .commands.import_ import ImportOptions, import_command
 
-    imported = imported_files_of(files, output)
-    existing = sorted(rel for rel in imported.outputs if (output / rel).exists())
-    if existing and not force:  # an edited import must not be lost to a second import
-        raise InputError([error("IO-EXISTS", "would overwrite an existing file", Location(str(output / rel)),
-                                hint="import into another directory, or pass --force to overwrite")
-                          for rel in existing])
-    written = write_outputs(output, imported.outputs)
-    if imported.diagnostics:
-        _print_diagnostics(imported.diagnostics)
-    typer.echo(f"wrote {len(written)} file{'s' if len(written) != 1 else ''} to {output}", err=True)
-    decoded_all = len(written) == len(files)
-    raise typer.Exit(EXIT_OK if decoded_all else EXIT_USAGE)
+    result = import_command(files, ImportOptions(output=output, force=force))
+    if result.diagnostics:
+        _print_diagnostics(result.diagnostics)
+    typer.echo(f"wrote {_files(len(result.written))} to {output}", err=True)
+    raise typer.Exit(result.exit_code)
 
 
 def _address_and_size(text: str) -> tuple[int, int]:
@@ -411,27 +336,18 @@ def init(board: Path = typer.Option(..., "--board", metavar="BOARD", help="the b
          ) -> None:
     """Write a starting system for a board: platform (GIC, console, hypervisor memory) and a
     root cell with every CPU, the RAM and every device of the device tree."""
-    from .board.init import init_of_board
-    from .board.read import board_of
-    from .diagnostics import Location, error
-    from .names import file_stem_of
-    from .commands.atomic_write import write_outputs
+    from .commands.board import InitOptions, init_command
 
     given = _address_and_size(hypervisor_memory) if hypervisor_memory is not None else None
-    facts = board_of(board)
-    system_name = name or file_stem_of(board.stem)[:31]  # a cell name holds 31 characters
-    result = init_of_board(facts, system_name, given)
-    existing = [output / rel for rel in result.outputs if (output / rel).exists()]
-    if existing and not force:
-        raise InputError([error("INIT-EXISTS", f"{existing[0]} exists already", Location(str(existing[0])),
-                                hint="choose another -o or --name, or pass --force")])
-    written = write_outputs(output, result.outputs)
+    result = init_command(InitOptions(board=board, output=output, name=name, hypervisor_memory=given,
+                                      force=force))
     for note in result.notes:
         typer.echo(f"note: {note}", err=True)
+    written = " ".join(str(p) for p in result.written)
     with_bootargs = f" --bootargs {result.bootargs}" if result.bootargs else ""
-    typer.echo(f"wrote {', '.join(str(p) for p in written)}; check it with: partcfg check "
-               f"--board {board}{with_bootargs} {' '.join(str(p) for p in written)}", err=True)
-    raise typer.Exit(EXIT_OK)
+    typer.echo(f"wrote {', '.join(str(p) for p in result.written)}; check it with: partcfg check "
+               f"--board {board}{with_bootargs} {written}", err=True)
+    raise typer.Exit(result.exit_code)
 
 
 @app.command(short_help="Gather this x86 machine's description into a snapshot for --board.")
@@ -440,28 +356,22 @@ def collect(output: Path = typer.Option(..., "-o", "--output", help="the snapsho
             ) -> None:
     """Gather this x86 machine's description (/proc/iomem, /proc/cmdline, /proc/cpuinfo, PCI
     resources) into one tar archive for 'partcfg check --board'. Run it as root on the target."""
-    from .board.collect import snapshot_files_from, snapshot_tar_of
-    from .commands.atomic_write import write_outputs
+    from .commands.board import collect_command
 
-    files = snapshot_files_from(Path("/"))
-    write_outputs(output.parent, {output.name: snapshot_tar_of(files)})
-    typer.echo(f"wrote {output} ({len(files)} files)", err=True)
-    raise typer.Exit(EXIT_OK)
-
-
-class DiffFormat(str, Enum):
-    text = "text"
-    json = "json"
+    result = collect_command(output)
+    typer.echo(f"wrote {result.output} ({result.files} files)", err=True)
+    raise typer.Exit(result.exit_code)
 
 
 @app.command(short_help="Print the JSON Schema of the YAML format.")
 @_guarded
 def schema() -> None:
     """Print the JSON Schema of the YAML input format (for editors and YAML language servers)."""
-    from .render.json_schema import schema_text
+    from .commands.schema import schema_command
 
-    typer.echo(schema_text(), nl=False)
-    raise typer.Exit(EXIT_OK)
+    result = schema_command()
+    typer.echo(result.text, nl=False)
+    raise typer.Exit(result.exit_code)
 
 
 @app.command("map", short_help="Draw the memory map of every system (HTML or SVG).")
@@ -474,34 +384,22 @@ def map_(files: List[Path] = FilesArg,
              help="draw only the root and the cells of this scenario (for systems that declare it)"),
          ) -> None:
     """Draw the memory map of every system: one lane per cell, links across their peers."""
-    from .commands.atomic_write import write_outputs
-    from .commands.pipeline import checked_files_of
-    from .render.map import map_html_of, map_svg_of, standalone_map_of, system_map_of
-    from .model.scenarios import scenario_system_of
+    from .commands.map import HTML_SUFFIXES, SVG_SUFFIXES, MapOptions, map_command
     from .units import counted
 
-    suffix = output.suffix.lower()
-    if suffix not in (".html", ".htm", ".svg"):
+    if output.suffix.lower() not in HTML_SUFFIXES + SVG_SUFFIXES:
         typer.echo(f"partcfg map: cannot tell the picture's format from {output.name!r}: "
                    "name it *.html or *.svg", err=True)
         raise typer.Exit(EXIT_USAGE)
-    checked = checked_files_of(files, scenario)
-    maps = [system_map_of(s if scenario is None else scenario_system_of(s, scenario))
-            for s in checked.assembly.systems]
-    if checked.assembly.standalone:
-        maps.append(standalone_map_of(checked.assembly.standalone))
-    if checked.diagnostics:
-        _print_diagnostics(checked.diagnostics)
-    if not maps:
+    result = map_command(files, MapOptions(output=output, scenario=scenario))
+    if result.diagnostics:
+        _print_diagnostics(result.diagnostics)
+    if not result.maps:
         typer.echo("nothing to draw: no system or cell could be read", err=True)
-        raise typer.Exit(EXIT_INVALID)
-    from .names import printable_path_of
-    sources = [printable_path_of(str(f)) for f in checked.files]
-    text = map_svg_of(maps, sources) if suffix == ".svg" else map_html_of(maps, sources)
-    write_outputs(output.parent, {output.name: text.encode("utf-8")})
-    typer.echo(f"wrote {output} ({len(maps)} map{'s' if len(maps) != 1 else ''}, "
-               f"{counted(sum(m.region_count for m in maps), 'region')})", err=True)
-    raise typer.Exit(EXIT_INVALID if has_errors(checked.diagnostics) else EXIT_OK)
+    else:
+        typer.echo(f"wrote {output} ({result.maps} map{'s' if result.maps != 1 else ''}, "
+                   f"{counted(result.regions, 'region')})", err=True)
+    raise typer.Exit(result.exit_code)
 
 
 @app.command(short_help="Print what changed in meaning between two versions.")
@@ -510,23 +408,16 @@ def diff(old: Path = typer.Argument(..., metavar="OLD", help="old version: YAML 
                                     show_default=False),
          new: Path = typer.Argument(..., metavar="NEW", help="new version: YAML file, .cell blob, or a directory of either",
                                     show_default=False),
-         format: DiffFormat = typer.Option(DiffFormat.text, "--format", metavar="text|json", help="text or json"),
+         format: TextOrJson = typer.Option(TextOrJson.text, "--format", metavar="text|json", help="text or json"),
          ) -> None:
     """Print what changed in meaning between two versions (exit 0: nothing, 1: changed)."""
-    from .diagnostics import Severity
-    from .semantic_diff import changes_of, side_of
-    from .render.diff_text import diff_json_of, diff_text_of
+    from .commands.diff import DiffOptions, diff_command
 
-    before, after = side_of(old), side_of(new)
-    notes = [d for side in (before, after) for d in side.diagnostics if d.severity is not Severity.INFO]
-    if notes:  # e.g. a blob that imports only inexactly: the diff may miss what was lost
-        _print_diagnostics(sorted_diagnostics(notes))
-    changes = changes_of(before.assembly, after.assembly)
-    if format is DiffFormat.json:
-        typer.echo(diff_json_of(changes, str(old), str(new)), nl=False)
-    else:
-        typer.echo(diff_text_of(changes), nl=False)
-    raise typer.Exit(EXIT_INVALID if changes else EXIT_OK)
+    result = diff_command(old, new, DiffOptions(format=format))
+    if result.notes:  # e.g. a blob that imports only inexactly: the diff may miss what was lost
+        _print_diagnostics(result.notes)
+    typer.echo(result.text, nl=False)
+    raise typer.Exit(result.exit_code)
 
 
 @app.command(short_help="Run the built system(s) and exercise every link.")
@@ -544,12 +435,12 @@ def run(build_dir: Path = typer.Argument(..., metavar="BUILD_DIR", help="the dir
         ) -> None:
     """Run the built system(s): one process per cell, a supervisor as the hypervisor, and
     exercise every link; exit 0 only when everything held."""
-    from .runtime.launcher import run_build_dir
+    from .commands.run import RunOptions, run_command
     from .runtime.run_report import text_of_run
 
-    report = run_build_dir(build_dir, seconds=seconds, bench=bench, scenario=scenario)
-    typer.echo(text_of_run(report))
-    raise typer.Exit(EXIT_OK if report.held else EXIT_INVALID)
+    result = run_command(build_dir, RunOptions(seconds=seconds, bench=bench, scenario=scenario))
+    typer.echo(text_of_run(result.report))
+    raise typer.Exit(result.exit_code)
 
 
 def _version(value: bool) -> None:

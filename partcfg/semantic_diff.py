@@ -3,9 +3,10 @@
 A side branch at the end of the flow (it imports ``model``, ``check`` and ``layout``;
 permissions are judged on the effective-access map,
 :func:`check.access_map.effective_access_of`). Either side is a YAML set (files or a
-directory) or a set of ``.cell`` blobs (read with ``blobread``, lifted into models by
-``imports``), in any mix. Both become assembled :class:`model.assembly.System` objects
-and are compared as facts, never as text or bytes: cells by name; declared regions as ranges with access; the
+directory) or a set of ``.cell`` blobs (found by ``load.inputs``, read by ``load.blob``,
+lifted into models by ``lift.blob_to_yaml``), in any mix. Both become assembled
+:class:`model.assembly.System` objects and are compared as facts, never as text or bytes:
+cells by name; declared regions as ranges with access; the
 effective-access map per cell, byte range by byte range (what each cell gains or loses);
 CPUs, interrupt lines, port I/O and PCI functions per cell (and which of them moved from
 one cell to another); links by name or, failing that, by PCI address; platform facts.
@@ -20,10 +21,9 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from .formats import jailhouse as jh
-from .diagnostics import (ConfigError, Diagnostic, InputError, Location, Severity, error,
-                          sorted_diagnostics)
+from .diagnostics import ConfigError, Diagnostic, InputError, Severity, sorted_diagnostics
 from .layout import system_header_of
-from .load.files import YAML_SUFFIXES
+from .load.inputs import YAML, side_files_of
 from .model.assembly import Assembly, System, assembly_of
 from .model.document import document_of
 from .model.regions import Region, regions_of_cell
@@ -32,7 +32,6 @@ from .units import counted, format_bdf, format_flags, format_ranges, format_size
 from .check.access_map import effective_access_of
 from .wording import access_words, region_meaning
 
-BLOB_SUFFIX = ".cell"
 MAX_LABELS = 3
 
 
@@ -71,33 +70,17 @@ class Side:
 
 # --- reading a side ----------------------------------------------------------------------------
 
-def _files_of(path: Path) -> tuple[str, list[Path]]:
-    if path.is_dir():
-        everything = [p for p in path.rglob("*") if p.is_file()]
-        yaml_files = sorted(p for p in everything if p.suffix in YAML_SUFFIXES)
-        if yaml_files:
-            return "yaml", yaml_files
-        blobs = sorted(p for p in everything if p.suffix == BLOB_SUFFIX)
-        if blobs:
-            return "blob", blobs
-        raise InputError([error("DIFF-EMPTY", f"{path} holds no YAML files and no .cell blobs",
-                                Location(str(path)))])
-    if not path.exists():
-        raise InputError([error("IO-MISSING", f"no such file or directory: {path}", Location(str(path)))])
-    return ("yaml" if path.suffix in YAML_SUFFIXES else "blob"), [path]
-
-
 def side_of(path: str | Path) -> Side:
     """Read one side: a YAML file, a blob, or a directory of either. Problems that leave no
     model to compare (unreadable files, schema errors, bad blobs) raise InputError."""
     from .load.yaml_source import SourceDoc, load_yaml_file
 
     path = Path(path)
-    kind, files = _files_of(path)
+    kind, files = side_files_of(path)
     problems: list[Diagnostic] = []
     notes: list[Diagnostic] = []
     documents = []
-    if kind == "yaml":
+    if kind == YAML:
         for f in files:
             try:
                 source = load_yaml_file(f)

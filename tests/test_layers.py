@@ -1,8 +1,9 @@
 """The layering of the package, read from its sources (AST, nothing imported).
 
 Data flows one way: foundations -> load -> model -> check (and lift, board) -> layout
--> semantic_diff -> render -> commands -> cli. A module may import its own package, the
-foundations and the layers before it, never one after it. The runtime reads built
+-> semantic_diff -> render; the runtime beside them; the commands above all of these and
+the CLI on top. A module may import its own package, the foundations and the layers
+before it, never one after it. The runtime reads built
 artifacts only (blobs through ``load.blob``, never YAML, models or checks). Only the CLI
 prints.
 """
@@ -26,9 +27,9 @@ RANKS = {
     "layout": 4,
     "semantic_diff": 5,
     "render": 6,
-    "commands": 7,
     "runtime": 7,
-    "cli": 8,
+    "commands": 8,
+    "cli": 9,
 }
 FOUNDATION = 0
 # what the runtime may use: the foundations and the blob reader (built artifacts only)
@@ -139,6 +140,11 @@ def test_only_the_cli_prints():
      "the runtime reads built artifacts"),
     (["partcfg", "runtime", "plan"], "from ..model.system import Cell\n",
      "the runtime reads built artifacts"),
+    (["partcfg", "runtime", "launcher"], "from ..commands.run import run_command\n",
+     "the runtime reads built artifacts"),
+    (["partcfg", "commands", "build"], "from ..cli import app\n", "rank 9 >= own rank 8"),
+    (["partcfg", "render", "map"], "from ..commands.atomic_write import write_outputs\n",
+     "rank 8 >= own rank 6"),
 ])
 def test_a_planted_upward_import_is_found(tmp_path, where, source, expected):
     path = tmp_path / "planted.py"

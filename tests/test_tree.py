@@ -38,7 +38,7 @@ def test_shares_give_the_serial_bytes(board_tree, tmp_path, run_cli, monkeypatch
     serial = build_outputs_of(checked_files_of([board_tree]))
     assert len({rel.split("/")[0] for rel in serial}) == SYSTEMS
     for jobs in (1, 2):
-        result = parallel.run_tree([board_tree], True, jobs=jobs)
+        result = parallel.run_tree([board_tree], build=True, jobs=jobs)
         assert result is not None and result.systems == SYSTEMS
         assert result.diagnostics == []
         assert result.outputs == serial
@@ -82,13 +82,13 @@ def test_a_system_spread_over_shares_falls_back(board_tree, tmp_path):
     cell = odd / "board-0005" / "cell-0.yaml"
     cell.write_text("{system: board-0005, cell: {name: extra, cpus: 1}}\n")
     assert parallel.system_named_by(cell) is None
-    assert parallel.run_tree([odd], False, jobs=2) is None
+    assert parallel.run_tree([odd], build=False, jobs=2) is None
 
 
 def test_small_trees_take_the_plain_path(tmp_path):
     from partcfg.commands import parallel
     bench_tree.write_tree(tmp_path, 3, 2)
-    assert parallel.run_tree([tmp_path], True, jobs=2) is None
+    assert parallel.run_tree([tmp_path], build=True, jobs=2) is None
 
 
 def test_jobs_from_the_environment():

@@ -1,5 +1,10 @@
-"""Orchestration: one entry per command, run by the CLI; returns data, never prints.
+"""Command layer, above every other layer and below the CLI: one module per command,
+each with an options dataclass, a result dataclass carrying the exit code and the data to
+print, and one function that owns the command's orchestration; nothing here prints.
 
-``pipeline`` (files -> load -> model -> check -> layout -> render), ``parallel`` (the same
-for big trees on every core) and ``atomic_write`` (outputs written atomically).
+``build``, ``check``, ``show``, ``import_``, ``diff``, ``map``, ``schema``, ``run`` and
+``board`` (``init``, ``collect``) are the commands; what they share: ``pipeline`` (files ->
+load -> model -> check -> layout -> render), ``parallel`` (the same for big trees on
+every core), ``atomic_write`` (outputs written atomically), ``outcome`` (exit codes,
+triage of findings) and ``choices`` (option choices declared once).
 """

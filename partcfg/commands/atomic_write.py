@@ -121,6 +121,12 @@ PARALLEL_WRITES_FROM = 64
 WRITER_THREADS = 8
 
 
+def _disk_error(rule: str, verb: str, exc: OSError, outdir: Path) -> InputError:
+    """What the disk said, as one diagnostic at the file it said it about."""
+    where = exc.filename or outdir
+    return InputError([error(rule, f"cannot {verb} {where}: {exc.strerror or exc}", Location(str(where)))])
+
+
 def write_outputs(outdir: Path, outputs: Mapping[str, bytes]) -> list[Path]:
     """Write every output below ``outdir`` without following a symbolic link below it;
     InputError (exit 2) when the disk says no. Every directory is opened (and checked)
@@ -151,8 +157,7 @@ def write_outputs(outdir: Path, outputs: Mapping[str, bytes]) -> list[Path]:
     except _Refused as exc:
         raise _refusal(exc.path, exc.why) from None
     except OSError as exc:
-        raise InputError([error("IO-WRITE", f"cannot write {exc.filename or outdir}: "
-                                f"{exc.strerror or exc}", Location(str(exc.filename or outdir)))]) from None
+        raise _disk_error("IO-WRITE", "write", exc, outdir) from None
     finally:
         if dirs is not None:
             dirs.close()
@@ -247,8 +252,7 @@ def stale_outputs_of(outdir: Path, outputs: Mapping[str, bytes]) -> list[tuple[s
                 if output_kind_of(rel) in kinds and rel not in produced and not name.startswith("."):
                     stale.append((rel, "no longer produced"))
     except OSError as exc:
-        raise InputError([error("IO-READ", f"cannot read {exc.filename or outdir}: "
-                                f"{exc.strerror or exc}", Location(str(exc.filename or outdir)))]) from None
+        raise _disk_error("IO-READ", "read", exc, outdir) from None
     finally:
         if dirs is not None:
             dirs.close()

@@ -1,6 +1,6 @@
 """Orchestration for big trees: check and build many systems in shares, on every core.
 
-A companion of ``pipeline`` for the CLI (pure: returns data, never prints; progress is
+A companion of ``pipeline`` for the ``build`` and ``check`` commands (pure: returns data, never prints; progress is
 reported through a callback). The input files are grouped by the system they name (a
 cheap scan of each file's top-level ``system:`` line, no YAML parsing), the groups are cut
 into shares, and each share goes through the ordinary pipeline (load, model, validate,
@@ -144,7 +144,7 @@ def _crosses_shares(diagnostics: Sequence[Diagnostic]) -> bool:
     return any(d.rule.startswith("SYS-") and d.severity is Severity.ERROR for d in diagnostics)
 
 
-def run_tree(paths: Sequence[str | Path], build: bool, emit: frozenset[str] = frozenset(),
+def run_tree(paths: Sequence[str | Path], *, build: bool, emit: frozenset[str] = frozenset(),
              target: str | None = None, jobs: int | None = None,
              on_progress: Callable[[int, int], None] | None = None) -> TreeResult | None:
     """Check (and with ``build`` render) every system of ``paths`` in shares, on ``jobs``
@@ -152,10 +152,11 @@ def run_tree(paths: Sequence[str | Path], build: bool, emit: frozenset[str] = fr
     total)`` is called as systems finish. Returns None when the caller should take the
     plain serial path instead (see the module docstring), including for trees of fewer
     than ``MIN_SYSTEMS_FOR_POOL`` systems, where shares would not pay off."""
-    from .pipeline import input_files_of, source_names_of
+    from ..load.inputs import yaml_files_of
+    from .pipeline import source_names_of
 
     jobs = jobs_of() if jobs is None else jobs
-    files = input_files_of(paths)
+    files = yaml_files_of(paths)
     groups = system_groups_of(files)
     if len(groups) < MIN_SYSTEMS_FOR_POOL:
         return None

@@ -1,6 +1,7 @@
-"""Orchestration of the flow for the CLI: files -> load -> model -> validate -> layout ->
-render. Pure: it returns data (diagnostics, output bytes by relative path) and never
-prints; writing files is left to ``output.py`` and choosing exit codes to ``cli.py``.
+"""Orchestration of the flow for the commands: files -> load -> model -> check -> layout
+-> render. Pure: it returns data (diagnostics, output bytes by relative path) and never
+prints; writing files is left to ``atomic_write`` and sequencing a command's steps (and
+its exit code) to the command's own module (``build``, ``check``, ...).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Callable, Iterator, Sequence
 from ..gc_pause import collector_paused
 from ..diagnostics import (ConfigError, Diagnostic, InputError, Location, did_you_mean, error,
                           sorted_diagnostics)
-from ..load.files import MAX_IMAGE_BYTES, YAML_SUFFIXES, file_bytes_of
+from ..load.files import MAX_IMAGE_BYTES, file_bytes_of
+from ..load.inputs import yaml_files_of
 from ..layout import layout_of_cell, layout_of_system
 from ..load.yaml_source import load_yaml_file
 from ..model.assembly import Assembly, System, assembly_of
@@ -26,32 +28,6 @@ from ..render.blob import blobs_of_system, cell_payload_of
 from ..model.scenarios import Scenario, declared_scenarios, output_stem_of
 from ..check.validate import diagnostics_of_assembly
 
-
-
-def input_files_of(paths: Sequence[str | Path]) -> list[Path]:
-    """The YAML files named, with directories expanded recursively; sorted, so that the
-    order of arguments never changes the output bytes."""
-    files: set[Path] = set()
-    problems = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found = [p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()]
-            if not found:  # a wrong path must not pass as a clean system
-                problems.append(error("IO-EMPTY", "no YAML files (*.yaml, *.yml) in this directory: "
-                                      "nothing to check", Location(str(raw)),
-                                      hint="pass the directory that holds the system's files"))
-            files.update(found)
-        elif path.exists():
-            files.add(path)
-        else:
-            problems.append(error("IO-MISSING", f"no such file or directory: {raw}", Location(str(raw))))
-    if not files and not problems:
-        problems.append(error("IO-EMPTY", "no input files, nothing to check", None,
-                              hint="pass YAML files or directories holding them"))
-    if problems:
-        raise InputError(problems)
-    return sorted(files)
 
 
 @dataclass
@@ -115,7 +91,7 @@ def checked_files_of(paths: Sequence[str | Path], scenario: str | None = None,
     (with ``scenario``, the whole-system rules of that scenario only). Raises InputError
     (exit 2) when a file cannot be read at all, or no system declares ``scenario``.
     ``parallel_load``: big trees may be read by worker processes (off inside a worker)."""
-    files = input_files_of(paths)
+    files = yaml_files_of(paths)
     documents: list[Document] = []
     diagnostics: list[Diagnostic] = []
     unreadable_systems: list[str] = []
@@ -516,25 +492,11 @@ def inmate_diagnostics_of_specs(checked: Checked, specs: Sequence[str]) -> list[
 
 # --- import: existing blobs (or ELF objects carrying them) -> YAML ---------------------------
 
-ELF_MAGIC = b"\x7fELF"
-
-
 @dataclass
 class Imported:
     """YAML files to write (output name -> text) and what was noticed on the way."""
     outputs: dict[str, bytes]
     diagnostics: list[Diagnostic]
-
-
-def parsed_input_of(path: Path):
-    """A blob file, or an ELF object compiled from a C config, decoded."""
-    from ..load.blob import parsed_blob_of
-    from ..load.elf import blob_bytes_of_elf
-
-    data = file_bytes_of(path, MAX_IMAGE_BYTES, "blob or ELF object")
-    if data.startswith(ELF_MAGIC):
-        data = blob_bytes_of_elf(data, str(path))
-    return parsed_blob_of(data, str(path))
 
 
 def imported_files_of(paths: Sequence[str | Path], output_dir: str | Path | None = None) -> Imported:
@@ -545,22 +507,16 @@ def imported_files_of(paths: Sequence[str | Path], output_dir: str | Path | None
     file will be written), so the text does not depend on where the import ran."""
     import os
     from ..load.blob import blob_bytes_of
+    from ..load.inputs import blob_files_of, blob_of_file
     from ..diagnostics import BlobError, warning
     from ..lift.blob_to_yaml import imported_documents_of
     from ..render.yaml_doc import yaml_text_of
 
     diagnostics: list[Diagnostic] = []
     blobs = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            raise InputError([error("IO-EMPTY", "a directory, not a blob: import takes .cell files "
-                                    "or ELF objects", Location(str(raw)),
-                                    hint=f"e.g. partcfg import {raw.rstrip('/') if isinstance(raw, str) else path}/*.cell")])
-        if not path.is_file():
-            raise InputError([error("IO-MISSING", f"no such file: {raw}", Location(str(raw)))])
+    for path in blob_files_of(paths):
         try:
-            blob = parsed_input_of(path)
+            blob = blob_of_file(path)
         except BlobError as exc:
             diagnostics.extend(exc.diagnostics)
             continue
@@ -614,15 +570,9 @@ def _yaml_name(name: str) -> str:
 def _with_inferred_scenarios(texts: dict[str, str]) -> dict[str, str]:
     """System file name -> its text with ``scenarios:`` appended, for each imported system
     whose cells are not all compatible (:func:`scenarios.inferred_scenarios`)."""
-    from ..load.yaml_source import load_yaml_text
     from ..model.scenarios import inferred_scenarios
 
-    documents = {}
-    for name, text in texts.items():
-        try:
-            documents[name] = document_of(load_yaml_text(text, name))
-        except ConfigError:
-            continue
+    documents = _documents_of_texts(texts)
     result = {}
     for system in assembly_of(list(documents.values())).systems:
         inferred = inferred_scenarios(system)
@@ -636,8 +586,8 @@ def _with_inferred_scenarios(texts: dict[str, str]) -> dict[str, str]:
     return result
 
 
-def _rebuilt_blobs_of(texts: dict[str, str]) -> dict[str, bytes]:
-    """YAML name -> the blob ``partcfg build --force`` makes of it (in memory)."""
+def _documents_of_texts(texts: dict[str, str]) -> dict[str, Document]:
+    """YAML name -> its document, for the imported texts that read as one."""
     from ..load.yaml_source import load_yaml_text
 
     documents = {}
@@ -646,6 +596,12 @@ def _rebuilt_blobs_of(texts: dict[str, str]) -> dict[str, bytes]:
             documents[name] = document_of(load_yaml_text(text, name))
         except ConfigError:
             continue
+    return documents
+
+
+def _rebuilt_blobs_of(texts: dict[str, str]) -> dict[str, bytes]:
+    """YAML name -> the blob ``partcfg build --force`` makes of it (in memory)."""
+    documents = _documents_of_texts(texts)
     by_cell = {id(cell): blob for cell, blob in cell_blobs_of(assembly_of(list(documents.values())))}
     return {name: by_cell[id(doc.cell)] for name, doc in documents.items()
             if doc.cell is not None and id(doc.cell) in by_cell}

@@ -1,4 +1,4 @@
-"""Model layer: decoded blobs (``blobread``) -> the plain data of partcfg YAML documents.
+"""Lift layer: decoded blobs (``load.blob``) -> the plain data of partcfg YAML documents.
 
 The reverse direction of the flow, for ``partcfg import``: each parsed ``.cell`` file
 becomes one document's data (dicts, lists, ints, strings: exactly what the YAML file

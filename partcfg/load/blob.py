@@ -4,7 +4,7 @@ The blob counterpart of ``load`` (first step of the flow; imports only the
 foundations). A blob is decoded with the ``jailhouse`` struct tables into a
 :class:`ParsedBlob`: the system header (system configs only), the cell descriptor, the
 CPU bitmap and one list of field dicts per payload array. Nothing is interpreted here;
-turning the arrays into partcfg's model is ``imports``' job.
+turning the arrays into partcfg's model is ``lift.blob_to_yaml``'s job.
 
 Any byte string either decodes or raises :class:`BlobError` with one clear diagnostic
 (wrong signature, revision or architecture, truncation, a count the file cannot hold);

@@ -10,9 +10,6 @@ from pathlib import Path
 from ..diagnostics import InputError, Location, error
 from .bounded import TooLarge, bounded_bytes_of
 
-#: the file names read as YAML documents (directories are searched for them)
-YAML_SUFFIXES = (".yaml", ".yml")
-
 MAX_YAML_BYTES = 64 << 20       # far beyond the largest system measured (100,000 regions: ~10 MB)
 MAX_BLOB_BYTES = 64 << 20       # a blob of 2 million memory regions
 MAX_IMAGE_BYTES = 256 << 20     # ELF objects and inmate images

@@ -8,7 +8,7 @@ the cross-cell rules on each scenario's :func:`sub_system`; import infers scenar
 
 The hypervisor refuses to start a cell that shares a CPU with a running non-root cell, whose
 name a running cell has, or whose ivshmem endpoint takes a peer slot already taken on its
-link (spec/hypervisor-acceptance.md, "Cells that run together"). Two cells with such a
+link (docs/format/hypervisor-acceptance.md, "Cells that run together"). Two cells with such a
 :func:`conflicts_between` are *alternatives*: never in one scenario.
 
 Cells are named in scenarios by their cell name; when alternatives share a name, each is

@@ -1,6 +1,6 @@
 """An independent reader of Jailhouse revision-14 ``.cell`` blobs, for the tests.
 
-Written from /work/shared/spec/jailhouse-config-format.md with nothing but ``struct``:
+Written from docs/format/jailhouse-config-format.md with nothing but ``struct``:
 it shares no code with partcfg's own reader (``partcfg.load.blob`` / ``partcfg.formats.jailhouse``)
 or with the runtime's memory plan, so expectations derived here can catch a mistake
 there. Offsets and sizes below are the spec's tables, typed in by hand.
