@@ -541,13 +541,18 @@ def run(build_dir: Path = typer.Argument(..., metavar="BUILD_DIR", help="the dir
         scenario: Optional[str] = typer.Option(
             None, "--scenario", metavar="NAME",
             help="run only this scenario (by default each scenario the build recorded, in turn)"),
+        program: List[str] = typer.Option(
+            [], "--program", metavar="CELL=COMMAND",
+            help="run COMMAND as cell CELL instead of partcfg's cell code (repeatable); "
+            "docs/cell-programs.md"),
         ) -> None:
     """Run the built system(s): one process per cell, a supervisor as the hypervisor, and
     exercise every link; exit 0 only when everything held."""
     from .runtime.launcher import run_build_dir
     from .runtime.run_report import text_of_run
 
-    report = run_build_dir(build_dir, seconds=seconds, bench=bench, scenario=scenario)
+    report = run_build_dir(build_dir, seconds=seconds, bench=bench, scenario=scenario,
+                           programs=dict(p.partition("=")[::2] for p in program))
     typer.echo(text_of_run(report))
     raise typer.Exit(EXIT_OK if report.held else EXIT_INVALID)
 
