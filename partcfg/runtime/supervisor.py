@@ -169,9 +169,10 @@ class Supervisor:
         for link in self.system.links:
             names = ", ".join(f"{k}: {self.system.cells[p.cell].name}"
                               for k, p in link.peers.items())
-            absent = link.max_peers - len(link.peers)
+            absent = [str(k) for k in range(link.max_peers) if k not in link.peers]
             self.run_report.subject("link", link.label, f"{link.max_peers} peers ({names})"
-                                    + (f", {absent} absent" if absent else ""))
+                                    + (f", {len(absent)} absent (peer {', '.join(absent)}: "
+                                       "no cell of this build)" if absent else ""))
         for ci, cell in enumerate(self.system.cells):
             regions = self.plan.cells[ci].regions
             mapped = sum(1 for r in regions if r.pieces)
