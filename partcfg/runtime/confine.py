@@ -54,6 +54,10 @@ def set_not_dumpable() -> None:
     _prctl(PR_SET_DUMPABLE, 0)
 
 
+def set_dumpable(on: bool) -> None:
+    _prctl(PR_SET_DUMPABLE, 1 if on else 0)
+
+
 def is_dumpable() -> bool:
     return _prctl(PR_GET_DUMPABLE, 0) != 0
 
@@ -174,7 +178,7 @@ def become_subreaper() -> bool:
 
 
 def isolation_of(separate_users: bool, cells_confined: bool, sealed: bool, subreaper: bool,
-                 supervisor_dumpable: bool) -> tuple[list[str], list[str]]:
+                 supervisor_dumpable: bool, launcher_dumpable: bool) -> tuple[list[str], list[str]]:
     """(protections in force, protections missing) as report lines, from what was set up
     and what the cells reported."""
     in_force, missing = [], []
@@ -189,10 +193,10 @@ def isolation_of(separate_users: bool, cells_confined: bool, sealed: bool, subre
                         "supervisor, no access to their /proc/<pid>/mem)")
     else:
         missing.append("a user id per cell (not root: cells share the supervisor's user "
-                       "id and can signal each other and the supervisor)")
-    if cells_confined and not supervisor_dumpable:
-        in_force.append("supervisor and partcfg's cells not dumpable (no ptrace, no "
-                        "/proc/<pid>/mem)")
+                       "id and can signal each other, the supervisor and partcfg run)")
+    if cells_confined and not supervisor_dumpable and not launcher_dumpable:
+        in_force.append("partcfg run, the supervisor and partcfg's cells not dumpable (no "
+                        "ptrace, no /proc/<pid>/mem)")
     else:
         missing.append("non-dumpable processes (ptrace and /proc/<pid>/mem of the same user "
                        "id possible)")

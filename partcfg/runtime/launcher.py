@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..diagnostics import InputError, did_you_mean, error
 from .builddir import scenarios_in, system_build_of, system_dirs_of, system_name_in_headers_of
+from . import confine
 from .plan import memory_plan_of
 from .run_report import Check, RunReport, SystemRun, diagnostic_of_dict
 from .supervisor import EXCHANGE_COUNT
@@ -110,11 +111,18 @@ def run_build_dir(path: str | Path, seconds: float = 1.0, bench: bool = False,
     if problems:
         raise InputError(problems)
     report = RunReport()
-    for directory, name, one in runs:
-        run = _supervised(directory, name, seconds, bench, exchange_count, one, programs)
-        if one is not None:
-            run.name = f"{run.name} scenario {one}"
-        report.systems.append(run)
+    # no cell may reach this process either (ptrace, /proc/<pid>/mem) while cells run
+    was_dumpable = confine.is_dumpable()
+    confine.set_not_dumpable()
+    try:
+        for directory, name, one in runs:
+            run = _supervised(directory, name, seconds, bench, exchange_count, one, programs)
+            if one is not None:
+                run.name = f"{run.name} scenario {one}"
+            report.systems.append(run)
+    finally:
+        if was_dumpable:
+            confine.set_dumpable(True)
     unusable = [d for s in report.systems for d in s.unusable]
     if unusable:
         raise InputError([diagnostic_of_dict(d) for d in unusable])
@@ -141,7 +149,7 @@ def _supervised(directory: Path, name: str | None, seconds: float, bench: bool,
             module_command("partcfg.runtime.supervisor", str(directory), name or "",
                            repr(float(seconds)), "1" if bench else "0", str(int(exchange_count)),
                            str(write_end), str(os.getpid()), scenario or "",
-                           json.dumps(programs or {})),
+                           json.dumps(programs or {}), "1" if confine.is_dumpable() else "0"),
             pass_fds=[write_end], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE)
     finally:

@@ -125,6 +125,7 @@ class Supervisor:
         self.programs = dict(programs or {})              # cell name -> command
         self.confined: dict[int, dict] = {}               # own cell -> what it reported
         self.subreaper = False
+        self.launcher_dumpable = True         # partcfg run says otherwise (main())
 
     # --- the run ----------------------------------------------------------------------------
 
@@ -433,7 +434,7 @@ class Supervisor:
                                      for c in own)
         in_force, missing = confine.isolation_of(
             separate, confined or not own, bool(self.files and self.files.sealed),
-            self.subreaper, confine.is_dumpable())
+            self.subreaper, confine.is_dumpable(), self.launcher_dumpable)
         self.run_report.isolation, self.run_report.missing = in_force, missing
 
     # --- the event loop ---------------------------------------------------------------------
@@ -1097,7 +1098,8 @@ class Supervisor:
 
 def supervise(directory: str, name: str | None, seconds: float, bench: bool,
               exchange_count: int = EXCHANGE_COUNT, scenario: str | None = None,
-              *, programs: dict[str, str] | None = None) -> SystemRun:
+              *, programs: dict[str, str] | None = None,
+              launcher_dumpable: bool = True) -> SystemRun:
     """Load, plan and run one system (one scenario of it); an unusable build comes back
     in ``unusable``."""
     try:
@@ -1106,7 +1108,9 @@ def supervise(directory: str, name: str | None, seconds: float, bench: bool,
     except InputError as exc:
         return SystemRun(name or Path(directory).name, directory,
                          unusable=[d.as_dict() for d in exc.diagnostics])
-    return Supervisor(system, plan, seconds, bench, exchange_count, programs=programs).run()
+    supervisor = Supervisor(system, plan, seconds, bench, exchange_count, programs=programs)
+    supervisor.launcher_dumpable = launcher_dumpable
+    return supervisor.run()
 
 
 def _phys_of_address(pid: int, address: int, reported: list[str] = ()) -> int | None:
@@ -1137,6 +1141,7 @@ def main(argv: list[str]) -> int:
     directory, name, seconds, bench, count, result_fd, parent = argv[:7]
     scenario = argv[7] if len(argv) > 7 and argv[7] else None
     programs = json.loads(argv[8]) if len(argv) > 8 else {}
+    launcher_dumpable = argv[9] != "0" if len(argv) > 9 else True
     _ring.set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != int(parent):
         return 3
@@ -1146,7 +1151,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGHUP, _interrupted)
     try:
         run = supervise(directory, name or None, float(seconds), bench == "1", int(count), scenario,
-                        programs=programs)
+                        programs=programs, launcher_dumpable=launcher_dumpable)
     except Interrupted:
         return 130
     except Exception as exc:  # a bug before the run started: still a report, no traceback
