@@ -50,9 +50,20 @@ IS_ROOT = os.geteuid() == 0
 
 @pytest.fixture(scope="module")
 def shared_dir():
-    """A directory every user id can read: cells run under ids of their own."""
+    """A directory every user id can read: cells run under ids of their own, and the
+    checkout or the test venv may be out of their reach. It holds a copy of partcfg (the
+    runtime needs the standard library only), the hostile program and the build."""
+    import partcfg
+    from partcfg.runtime import _ring
     path = Path(tempfile.mkdtemp(prefix="partcfg-hostile-"))
-    path.chmod(0o755)
+    package = Path(partcfg.__file__).resolve().parent
+    shutil.copytree(package, path / "partcfg", ignore=shutil.ignore_patterns("__pycache__"))
+    ring = Path(_ring.__file__).resolve()
+    if not (path / "partcfg" / "runtime" / ring.name).exists():
+        shutil.copy(ring, path / "partcfg" / "runtime" / ring.name)
+    shutil.copy(HOSTILE, path / HOSTILE.name)
+    for item in [path, *path.rglob("*")]:
+        item.chmod(item.stat().st_mode | stat.S_IROTH | (stat.S_IXOTH if item.is_dir() else 0))
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -76,7 +87,7 @@ def _runs_as_nobody(interpreter: str, code: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def interpreter() -> str:
+def interpreter(shared_dir) -> str:
     """A Python that another user id can run with this checkout's partcfg (a cell
     program runs under its own id as root; an interpreter below a private home is out of
     its reach)."""
@@ -84,26 +95,41 @@ def interpreter() -> str:
         return sys.executable
     if not shutil.which("setpriv"):
         pytest.skip("needs setpriv to test as another user id")
-    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); import partcfg.runtime.cellapi"
-    for candidate in dict.fromkeys([sys.executable, shutil.which("python3"), "/usr/bin/python3"]):
+    code = (f"import sys; sys.path.insert(0, {str(shared_dir)!r}); "
+            "import partcfg.runtime.cellapi, partcfg.runtime.launcher")
+    for candidate in dict.fromkeys([sys.executable, os.path.realpath(sys.executable),
+                                    shutil.which("python3"), "/usr/bin/python3"]):
         if candidate and _runs_as_nobody(candidate, code):
             return candidate
     pytest.skip("no Python interpreter that another user id can run with partcfg")
 
 
-def _run(build: Path, *args: str, as_nobody: bool = False, interpreter: str = sys.executable,
-         timeout: float = 120) -> tuple[int, str, float]:
-    command = [interpreter, "-m", "partcfg.cli", "run", str(build), *args]
-    env = dict(os.environ)
-    if as_nobody:
-        import typer
-        site = str(Path(typer.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), site])
-        command = ["setpriv", "--reuid", NOBODY, "--regid", NOBODY, "--clear-groups", *command]
+RUN_AS_NOBODY = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from partcfg.runtime.launcher import run_build_dir
+from partcfg.runtime.run_report import text_of_run
+report = run_build_dir(sys.argv[2], programs=dict([sys.argv[3].split("=", 1)]))
+print(text_of_run(report))
+sys.exit(0 if report.held else 1)
+"""
+
+
+def _run(build: Path, *args: str, timeout: float = 120) -> tuple[int, str, float]:
+    """``partcfg run BUILD ARGS...`` as this user."""
     began = time.monotonic()
-    done = subprocess.run(command, cwd=ROOT if not as_nobody else "/", env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run([sys.executable, "-m", "partcfg.cli", "run", str(build), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     return done.returncode, done.stdout + done.stderr, time.monotonic() - began
+
+
+def _run_as_nobody(shared: Path, interpreter: str, build: Path, program: str) -> tuple[int, str]:
+    """The runtime (launcher, supervisor, cells) under user id 65534, from the copy of
+    partcfg in ``shared`` (the CLI's own packages may be out of that user's reach)."""
+    done = subprocess.run(["setpriv", "--reuid", NOBODY, "--regid", NOBODY, "--clear-groups",
+                           interpreter, "-c", RUN_AS_NOBODY, str(shared), str(build), program],
+                          cwd="/", capture_output=True, text=True, timeout=120)
+    return done.returncode, done.stdout + done.stderr
 
 
 def _check_line(out: str, name: str) -> str:
@@ -122,8 +148,9 @@ def _gone(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not IS_ROOT, reason="distinct user ids per cell need root (CI runs as root)")
-def test_every_attack_of_a_hostile_cell_fails_and_is_reported(built, interpreter):
-    code, out, seconds = _run(built, "--program", f"rt-cell={interpreter} {HOSTILE}")
+def test_every_attack_of_a_hostile_cell_fails_and_is_reported(built, interpreter, shared_dir):
+    program = shared_dir / HOSTILE.name
+    code, out, seconds = _run(built, "--program", f"rt-cell={interpreter} {program}")
     for name in [*ATTACKS, SIGNALS]:
         assert _check_line(out, name).startswith("held"), out
     assert "EACCES" in _check_line(out, ATTACKS[0])    # the reopen itself is refused (0600)
@@ -139,11 +166,14 @@ def test_every_attack_of_a_hostile_cell_fails_and_is_reported(built, interpreter
 
 
 @pytest.mark.slow
-def test_without_root_the_run_says_which_protection_is_missing(built, interpreter):
+def test_without_root_the_run_says_which_protection_is_missing(built, interpreter, shared_dir):
     """Without root the cells share a user id: the run says so, and the one attack that
     then works (signals) is a failed check; everything else still holds."""
-    code, out, _ = _run(built, "--program", f"rt-cell={interpreter} {HOSTILE} --gentle",
-                        as_nobody=IS_ROOT, interpreter=interpreter)
+    program = f"rt-cell={interpreter} {shared_dir / HOSTILE.name} --gentle"
+    if IS_ROOT:
+        code, out = _run_as_nobody(shared_dir, interpreter, built, program)
+    else:
+        code, out, _ = _run(built, "--program", program)
     line = next(x for x in out.splitlines() if x.startswith("isolation: "))
     assert "MISSING: a user id per cell (not root: cells share the supervisor's user id and " \
            "can signal each other, the supervisor and partcfg run)" in line
@@ -187,7 +217,7 @@ def test_the_documented_example_program_runs_as_a_cell(built, interpreter, share
     text = (ROOT / "docs" / "cell-programs.md").read_text()
     example = re.search(r"```python\n(.*?)```", text, re.S).group(1)
     path = shared_dir / "my_cell.py"
-    path.write_text(f"import sys\nsys.path.insert(0, {str(ROOT)!r})\n" + example)
+    path.write_text(f"import sys\nsys.path.insert(0, {str(shared_dir)!r})\n" + example)
     path.chmod(0o644)
     code, out, _ = _run(built, "--program", f"linux-guest={interpreter} {path}")
     assert code == 0, out
