@@ -352,7 +352,7 @@ class Supervisor:
         images = {}
         for stem, path in sorted(self.system.cells[ci].images.items()):
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)   # no FIFO hang
                 images[stem] = {"fd": fd, "path": str(path), "error": None}
             except OSError as exc:
                 images[stem] = {"fd": None, "path": str(path), "error": exc.strerror}
