@@ -113,3 +113,20 @@ def test_run_on_mutated_build_directories_ends_cleanly(tmp_path):
         outcomes[f"exit {done.returncode}"] += 1
     print(f"\nrun fuzz: {CASES} mutated build directories, {dict(outcomes)}, "
           f"{time.monotonic() - began:.1f} s")
+
+
+def test_a_fifo_planted_as_a_firmware_header_does_not_block_run(tmp_path):
+    """Found by this fuzz's author: a flat build directory's system name comes from the
+    first firmware header; a FIFO there blocked ``run`` for ever."""
+    out = tmp_path / "flat"
+    files = [str(f) for f in example_files() if f.name.startswith("qemu-arm64")]
+    result = CliRunner().invoke(app, ["build", *files, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    header = sorted(out.glob("*/partcfg_*.h"))[0]
+    header.unlink()
+    os.mkfifo(header)
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "partcfg.cli", "run", str(out), "--seconds",
+                           "0.1"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert time.monotonic() - start < CASE_SECONDS
