@@ -42,6 +42,7 @@ ATTACKS = [
     "list another process's descriptors (/proc/<pid>/fd)",
     "take another process's descriptors (pidfd_getfd)",
     "change user id (root, a sibling's)",
+    "flood the supervisor",
 ]
 SIGNALS = "send SIGKILL to the other cells and the supervisor"
 GENTLE_SIGNALS = "send signal 0 (permission to signal) to the other cells and the supervisor"

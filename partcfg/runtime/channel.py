@@ -80,6 +80,10 @@ class ControlChannel:
             if len(self._buffer) > MAX_LINE and b"\n" not in self._buffer:
                 raise ChannelClosed()
 
+    def has_pending(self) -> bool:
+        """A complete message is waiting in what was already read."""
+        return b"\n" in self._buffer
+
     def receive(self, deadline: float) -> dict:
         while True:
             message = self.pending()

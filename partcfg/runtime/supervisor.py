@@ -50,6 +50,7 @@ STARTUP_TIMEOUT = 60.0
 PROGRAM_START_TIMEOUT = 2.0     # a user program maps its memory within this (cellapi.attach)
 PROGRAM_REPORTS = 200           # checks kept from one program's reports
 INBOX_LIMIT = 1000              # unanswered messages kept per cell
+PER_WAKEUP = 256                # messages or register accesses taken from one cell at a time
 PROGRAM_ENV = "PARTCFG_CELL"    # the description a user program gets (cellapi.py)
 PHASE_TIMEOUT = 30.0
 EXCHANGE_COUNT = 5000
@@ -453,8 +454,11 @@ class Supervisor:
         if not readers:
             time.sleep(max(0.0, min(timeout, 0.05)))
             return
-        ready = readable(list(readers), max(0.0, timeout))
-        for fd in ready:
+        # messages already read but not yet taken (PER_WAKEUP) count as ready
+        buffered = [c.control.fileno() for c in self.cells
+                    if c.alive and "control" not in c.closed and c.control.has_pending()]
+        ready = readable(list(readers), 0.0 if buffered else max(0.0, timeout))
+        for fd in dict.fromkeys([*ready, *buffered]):
             kind, cell = readers[fd]
             if not cell.alive:
                 continue
@@ -462,7 +466,9 @@ class Supervisor:
                 self._serve_registers(cell)
             elif kind == "control":
                 try:
-                    while (msg := cell.control.pending()) is not None:
+                    for _ in range(PER_WAKEUP):     # a flooding cell must not starve the rest
+                        if (msg := cell.control.pending()) is None:
+                            break
                         if len(cell.inbox) < INBOX_LIMIT:
                             cell.inbox.append(msg)
                 except ChannelClosed:
@@ -496,7 +502,7 @@ class Supervisor:
         cell.control.received_fds.clear()
 
     def _serve_registers(self, cell: CellProcess) -> None:
-        while True:
+        for _ in range(PER_WAKEUP):     # a flooding cell must not starve the rest
             try:
                 data = cell.registers.recv(64)
             except BlockingIOError:
