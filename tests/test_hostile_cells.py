@@ -276,3 +276,18 @@ def test_no_read_only_descriptor_exists_before_the_seal():
             os.close(reopened)
     finally:
         files.close()
+
+
+@pytest.mark.slow
+def test_a_cell_that_forbids_the_seal_stops_the_run_before_any_read_only_descriptor(
+        built, interpreter, shared_dir):
+    """F_SEAL_SEAL on a writable section before attaching: the supervisor cannot seal it,
+    so it must not hand out read-only descriptors at all, and says which cell did it."""
+    program = f"rt-cell={interpreter} {shared_dir / HOSTILE.name} --seal-first"
+    code, out, seconds = _run(built, "--program", program)
+    assert code == 2, out
+    assert re.search(r"error\[RUN-MAP-FAILED\]: cannot seal the memory file of section "
+                     r"0x[0-9a-f]+\.\.0x[0-9a-f]+ \(Operation not permitted\): a cell that may "
+                     r"write it \(rt-cell\) forbade further seals; no read-only descriptor was "
+                     r"handed out", out), out
+    assert seconds < 15

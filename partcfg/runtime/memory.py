@@ -36,6 +36,14 @@ PROT_OF_ACCESS = {ACCESS_RW: mmap.PROT_READ | mmap.PROT_WRITE, ACCESS_R: mmap.PR
                   ACCESS_NONE: 0}          # PROT_NONE
 
 
+class SealRefused(OSError):
+    """A section's file could not be sealed (a cell holding it writable sealed its seals)."""
+
+    def __init__(self, section: int, why: str):
+        super().__init__(why)
+        self.section = section
+
+
 class SectionFiles:
     """One memory file per section: a writable descriptor from the start, a read-only
     one only once the file is sealed (:meth:`seal`)."""
@@ -67,13 +75,13 @@ class SectionFiles:
         """No new writable mapping and no write from now on, then the read-only
         descriptors. A cell holding a writable descriptor may have sealed a file itself:
         a file whose seals forbid writing is as good; any other refusal is an OSError."""
-        for fd in self.rw:
+        for index, fd in enumerate(self.rw):
             try:
                 fcntl.fcntl(fd, fcntl.F_ADD_SEALS, WRITE_SEALS)
-            except PermissionError:
+            except PermissionError as exc:
                 seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
                 if not seals & (F_SEAL_FUTURE_WRITE | fcntl.F_SEAL_WRITE):
-                    raise
+                    raise SealRefused(index, exc.strerror) from None
         self.ro = [os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC) for fd in self.rw]
         self.sealed = True
 

@@ -38,7 +38,7 @@ from . import _ring, confine
 from .builddir import LinkInfo, SystemBuild, system_build_of
 from .channel import (CFG_WRITE, FDS_PER_MESSAGE, NO_DEVICE, REG_ACCESS, REG_READ,
                       REG_REPLY, REG_WRITE, ChannelClosed, ControlChannel)
-from .memory import SectionFiles, mapping_request_of, read_only_sections_of
+from .memory import SealRefused, SectionFiles, mapping_request_of, read_only_sections_of
 from .spawn import module_command
 from .plan import ACCESS_NONE, ACCESS_R, ACCESS_RW, KIND_EMULATED, MemoryPlan, memory_plan_of
 from .registers import Interrupt, LinkRegisters
@@ -222,6 +222,14 @@ class Supervisor:
         # descriptors exist, and the cells get them
         try:
             self.files.seal()
+        except SealRefused as exc:
+            sec = self.plan.sections[exc.section]
+            holders = [c.name for c in self.cells
+                       if self.plan.cells[c.index].section_access().get(exc.section) == ACCESS_RW]
+            raise InputError([error(
+                "RUN-MAP-FAILED", f"cannot seal the memory file of section {sec.label} "
+                f"({exc}): a cell that may write it ({', '.join(holders)}) forbade further "
+                "seals; no read-only descriptor was handed out")]) from None
         except OSError as exc:
             raise InputError([error("RUN-MAP-FAILED", "cannot seal the memory files: "
                                     f"{exc.strerror or exc}")]) from None
