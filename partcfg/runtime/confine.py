@@ -27,7 +27,6 @@ the run report; nothing is claimed that was not set up.
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
 import signal
 
@@ -206,7 +205,3 @@ def isolation_of(separate_users: bool, cells_confined: bool, sealed: bool, subre
     else:
         missing.append("subreaper (a double-forked descendant could outlive the run)")
     return in_force, missing
-
-
-def errno_name(code: int) -> str:
-    return errno.errorcode.get(code, str(code))
