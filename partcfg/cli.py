@@ -432,13 +432,19 @@ def run(build_dir: Path = typer.Argument(..., metavar="BUILD_DIR", help="the dir
         scenario: Optional[str] = typer.Option(
             None, "--scenario", metavar="NAME",
             help="run only this scenario (by default each scenario the build recorded, in turn)"),
+        program: List[str] = typer.Option(
+            [], "--program", metavar="CELL=COMMAND",
+            help="run COMMAND as cell CELL instead of partcfg's cell code (repeatable); "
+            "docs/cell-programs.md"),
         ) -> None:
     """Run the built system(s): one process per cell, a supervisor as the hypervisor, and
     exercise every link; exit 0 only when everything held."""
     from .commands.run import RunOptions, run_command
     from .runtime.run_report import text_of_run
 
-    result = run_command(build_dir, RunOptions(seconds=seconds, bench=bench, scenario=scenario))
+    programs = dict(p.partition("=")[::2] for p in program)
+    result = run_command(build_dir, RunOptions(seconds=seconds, bench=bench, scenario=scenario,
+                                               programs=programs))
     typer.echo(text_of_run(result.report))
     raise typer.Exit(result.exit_code)
 

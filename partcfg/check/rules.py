@@ -225,6 +225,10 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("RUN-CELL-START", E, "Cell process did not start",
      "A cell's process died or did not answer while the runtime set it up.",
      "Look at the reason in the message; rerun with fewer cells if resources ran out."),
+    ("RUN-PROGRAM-CELL", E, "--program names no cell of the build directory",
+     "partcfg run --program CELL=COMMAND runs COMMAND as cell CELL; CELL must be a cell of "
+     "the build directory and COMMAND a command line.",
+     "Use a cell name the run lists (the hint suggests the closest)."),
     ("RUN-MAP-FAILED", E, "Cell memory cannot be mapped",
      "A cell process could not map its memory as its blob describes.",
      "Look at the reason in the message (address space, permissions, limits)."),

@@ -4,7 +4,7 @@ only). Returns a :class:`RunResult`; never prints."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .outcome import EXIT_INVALID, EXIT_OK
@@ -15,6 +15,7 @@ class RunOptions:
     seconds: float = 1.0         # duration of the timed traffic (of each figure with bench)
     bench: bool = False          # measure rates, throughput and round-trip time per link
     scenario: str | None = None  # only this scenario (default: each one the build recorded)
+    programs: dict[str, str] = field(default_factory=dict)  # CELL -> COMMAND run as that cell
 
 
 @dataclass
@@ -27,5 +28,5 @@ def run_command(build_dir: Path, options: RunOptions) -> RunResult:
     from ..runtime.launcher import run_build_dir
 
     report = run_build_dir(build_dir, seconds=options.seconds, bench=options.bench,
-                           scenario=options.scenario)
+                           scenario=options.scenario, programs=options.programs)
     return RunResult(EXIT_OK if report.held else EXIT_INVALID, report)

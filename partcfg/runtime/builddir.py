@@ -13,7 +13,9 @@ with one clear diagnostic per problem.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,11 +139,18 @@ def system_name_in_headers_of(directory: Path) -> str | None:
     (``<cell>/partcfg_<cell>.h``, first lines) name it; None when no header says.
     The blobs themselves carry no system name, only the root cell's."""
     for header in sorted(Path(directory).glob("*/partcfg_*.h")):
-        try:
-            with open(header, "rb") as handle:
-                found = _HEADER_SYSTEM.search(handle.read(HEADER_PROBE_BYTES))
+        try:   # a FIFO or device planted as a header must neither block nor be read
+            fd = os.open(header, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            found = _HEADER_SYSTEM.search(os.pread(fd, HEADER_PROBE_BYTES, 0))
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
         if found:
             return found.group(1).decode("utf-8", errors="replace")
     return None

@@ -1,4 +1,4 @@
-"""Runtime: one cell process (``python -m partcfg.runtime.cell CTL REG SUPERVISOR_PID``).
+"""Runtime: one cell process (``python -m partcfg.runtime.cell CTL REG SUPERVISOR_PID ID``).
 
 The process stands in for a cell's guest. The supervisor hands it, as the hypervisor
 would, nothing but memory and devices: file descriptors of the sections its blob grants,
@@ -10,7 +10,12 @@ map, and reads its peer ID and the peer count from the device registers (through
 supervisor). Then it runs what the supervisor asks (``exercises.py``) and reports.
 
 The process dies with its supervisor (parent-death signal, set before exec) and ignores
-Ctrl-C, which is the supervisor's to handle.
+Ctrl-C, which is the supervisor's to handle. It starts with the supervisor's privileges
+(the interpreter may live where only they reach), loads every module it will need, and
+only then confines itself (confine.py): its own user id ``ID`` when the supervisor gives
+one (``-``: none), not dumpable. Everything it reads afterwards comes as a descriptor:
+memory sections (read-only ones after the seal, over the control socket) and the
+configuration-space images.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from dataclasses import dataclass, field
 
 from . import _ring
 from .channel import ChannelClosed, ControlChannel, RegisterClient
-from .memory import AddressSpace, address_space_of
+from .confine import confine_self
+from .memory import AddressSpace, address_space_of, map_read_only
 from .plan import ACCESS_R, ACCESS_RW
 from .registers import (CFG_PRIV_CONTROL, REG_DOORBELL, REG_ID, REG_INT_CONTROL,
                         REG_MAX_PEERS, REG_STATE)
@@ -93,12 +99,13 @@ class CellRuntime:
         self.name = "?"
         self.space: AddressSpace | None = None
         self.devices: list[dict] = []
-        self.images: dict[str, str] = {}
+        self.images: dict[str, dict] = {}          # stem -> {"fd": descriptor, "path": name}
         self.eventfds: dict[int, list[int]] = {}
         self.endpoints: dict[int, Endpoint] = {}
         self.fast_wakeups = False
         self.signed_message = 0                    # sign in place: address of what I signed
         self.held_message = None                   # ... and the peer's message I hold
+        self.confined: dict = {}                   # what confine_self() reported
 
     # --- commands -----------------------------------------------------------------------
 
@@ -113,7 +120,23 @@ class CellRuntime:
         except OSError as exc:
             return {"map_error": f"{exc.strerror or exc} (errno {exc.errno})"}
         # the descriptors stay open: the probe shows what they can and cannot do
-        return {"regions": len(self.space.regions), "fast_wakeups": self.fast_wakeups}
+        return {"regions": len(self.space.regions), "fast_wakeups": self.fast_wakeups,
+                "confined": self.confined}
+
+    def read_only(self, msg: dict) -> dict:
+        """Map the read-only sections whose descriptors came with this message (sealed
+        files, handed out only after every cell mapped its writable ones)."""
+        sections = [int(s) for s in msg["sections"]]
+        fds = self.control.received_fds[:len(sections)]
+        del self.control.received_fds[:len(sections)]
+        if len(fds) != len(sections):
+            return {"map_error": f"{len(sections)} read-only descriptors announced, "
+                                 f"{len(fds)} received"}
+        try:
+            mapped = map_read_only(self.space, dict(zip(sections, fds)), partial=not msg["last"])
+        except (OSError, ValueError) as exc:
+            return {"map_error": f"{getattr(exc, 'strerror', None) or exc}"}
+        return {"mapped": mapped}
 
     def discover(self, msg: dict) -> dict:
         """Find every link like a guest driver: image -> capability -> addresses ->
@@ -122,10 +145,13 @@ class CellRuntime:
         from ..formats.ivshmem import link_view_of
 
         views, image_problems = {}, []
-        for stem, path in sorted(self.images.items()):
+        for stem, image in sorted(self.images.items()):
+            path = image["path"]
+            if image["fd"] is None:
+                image_problems.append(f"{path}: cannot read: {image['error']}")
+                continue
             try:
-                with open(path, "rb") as handle:
-                    views[stem] = link_view_of(handle.read(4097), path)
+                views[stem] = link_view_of(os.pread(image["fd"], 4097, 0), path)
             except OSError as exc:
                 image_problems.append(f"{path}: cannot read: {exc.strerror}")
             except BlobError as exc:
@@ -136,7 +162,7 @@ class CellRuntime:
             stem = pairs.get(dev["index"])
             results.append(self._discover_device(dev, stem, views.get(stem)))
         for stem in sorted(set(views) - set(pairs.values())):
-            image_problems.append(f"image {self.images[stem]} (base {views[stem].base:#x}) "
+            image_problems.append(f"image {self.images[stem]['path']} (base {views[stem].base:#x}) "
                                   "matches no ivshmem device of the blob")
         return {"devices": results, "image_problems": image_problems}
 
@@ -230,6 +256,7 @@ def serve(runtime: CellRuntime) -> None:
     from . import exercises
     handlers = {
         "setup": runtime.setup,
+        "read_only": runtime.read_only,
         "discover": runtime.discover,
         "probe": lambda m: exercises.probe(runtime, m),
         "state_prepare": lambda m: exercises.state_prepare(runtime, m),
@@ -258,17 +285,32 @@ def serve(runtime: CellRuntime) -> None:
         runtime.control.send({"op": op, **result})
 
 
+def _load_everything() -> None:
+    """Import now what the cell needs later: after confine_self() the interpreter's
+    library may be out of reach (another user id)."""
+    import encodings.idna  # noqa: F401  (socket error texts)
+    import hashlib  # noqa: F401
+    import hmac  # noqa: F401
+    import json  # noqa: F401
+    from . import exercises  # noqa: F401
+    from ..diagnostics import BlobError  # noqa: F401
+    from ..formats.ivshmem import link_view_of  # noqa: F401
+
+
 def main(argv: list[str]) -> int:
     control_fd, register_fd, supervisor = (int(a) for a in argv[:3])
+    ident = int(argv[3]) if len(argv) > 3 and argv[3] != "-" else None
     # normally set before exec by the supervisor; repeated here for a hand-started cell
     _ring.set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != supervisor:
         return 3
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    control = ControlChannel(socket.socket(fileno=control_fd))
-    registers = RegisterClient(socket.socket(fileno=register_fd))
+    _load_everything()
+    runtime = CellRuntime(ControlChannel(socket.socket(fileno=control_fd)),
+                          RegisterClient(socket.socket(fileno=register_fd)))
+    runtime.confined = confine_self(ident)
     try:
-        serve(CellRuntime(control, registers))
+        serve(runtime)
     except (ChannelClosed, TimeoutError):
         return 4
     return 0

@@ -2,7 +2,8 @@
 
 Two sockets per cell. The *control* socket carries JSON lines: the supervisor's
 commands (map your memory, probe, discover, exchange, ...) and the cell's results.
-The *register* socket (SOCK_SEQPACKET, one access per packet) carries the cell's
+The supervisor hands read-only memory descriptors over the control socket too
+(``SCM_RIGHTS``, at most :data:`FDS_PER_MESSAGE` per message). The *register* socket (SOCK_SEQPACKET, one access per packet) carries the cell's
 accesses to its ivshmem devices' registers and config space, the way MMIO traps reach a
 hypervisor: writes are posted, reads wait for the reply. Every receive has a deadline.
 """
@@ -20,6 +21,8 @@ REG_READ, REG_WRITE, CFG_WRITE = 0, 1, 2
 REG_ACCESS = struct.Struct("<BxHHI")      # op, device index, offset, value
 REG_REPLY = struct.Struct("<I")
 NO_DEVICE = 0xFFFFFFFF                     # what a read of a device that is not there returns
+FDS_PER_MESSAGE = 250                      # the kernel passes at most 253 per message
+MAX_LINE = 1 << 20                         # a longer line is a broken (or hostile) peer
 
 
 class ChannelClosed(Exception):
@@ -33,17 +36,23 @@ class ControlChannel:
         self.sock = sock
         self.sock.setblocking(False)
         self._buffer = b""
+        self.received_fds: list[int] = []      # descriptors that came with messages, in order
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def send(self, message: dict) -> None:
+    def send(self, message: dict, fds: list[int] = ()) -> None:
+        """Send ``message``; ``fds`` travel with its first byte."""
         data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
         view = memoryview(data)
         deadline = time.monotonic() + 10.0
         while view:
             try:
-                n = self.sock.send(view)
+                if fds:
+                    n = socket.send_fds(self.sock, [view], list(fds))
+                    fds = ()
+                else:
+                    n = self.sock.send(view)
                 view = view[n:]
             except BlockingIOError:
                 if time.monotonic() > deadline:
@@ -59,14 +68,21 @@ class ControlChannel:
             if message is not None:
                 return message
             try:
-                chunk = self.sock.recv(1 << 16)
+                chunk, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, FDS_PER_MESSAGE)
             except BlockingIOError:
                 return None
             except ConnectionResetError:
-                chunk = b""
+                chunk, fds = b"", []
+            self.received_fds += fds
             if not chunk:
                 raise ChannelClosed()
             self._buffer += chunk
+            if len(self._buffer) > MAX_LINE and b"\n" not in self._buffer:
+                raise ChannelClosed()
+
+    def has_pending(self) -> bool:
+        """A complete message is waiting in what was already read."""
+        return b"\n" in self._buffer
 
     def receive(self, deadline: float) -> dict:
         while True:
@@ -83,7 +99,13 @@ class ControlChannel:
         if not sep:
             return None
         self._buffer = rest
-        return json.loads(line)
+        try:
+            message = json.loads(line)
+        except ValueError:
+            raise ChannelClosed() from None
+        if not isinstance(message, dict):
+            raise ChannelClosed()
+        return message
 
 
 class RegisterClient:

@@ -4,7 +4,9 @@
 cannot run is refused with :class:`InputError` before any process starts), then starts
 one supervisor per system in turn and collects its :class:`SystemRun`. On any way out,
 Ctrl-C included, the supervisor is stopped and reaped; it takes its cells with it (they
-die with it), so nothing is left behind.
+die with it), so nothing is left behind. ``programs`` (``--program CELL=COMMAND``) name
+cells that run a user's program instead of partcfg's cell code; every name must be a
+cell of the build directory (``RUN-PROGRAM-CELL``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from ..diagnostics import InputError, did_you_mean, error
 from .builddir import scenarios_in, system_build_of, system_dirs_of, system_name_in_headers_of
+from . import confine
 from .plan import memory_plan_of
 from .run_report import Check, RunReport, SystemRun, diagnostic_of_dict
 from .supervisor import EXCHANGE_COUNT
@@ -58,8 +62,32 @@ def _runs_of(dirs: list[Path], names: list[str | None],
     return runs
 
 
+def _programs_checked(programs: dict[str, str], cells: list[str]) -> list:
+    """A diagnostic for each --program that names no cell or has no usable command."""
+    problems = []
+    for cell, command in programs.items():
+        if cell not in cells:
+            problems.append(error(
+                "RUN-PROGRAM-CELL", f"--program {cell}=...: the build directory has no cell "
+                f"{cell!r}", hint=did_you_mean(cell, cells)
+                or f"cells: {', '.join(sorted(set(cells)))}"))
+            continue
+        try:
+            words = shlex.split(command)
+        except ValueError as exc:
+            words, why = [], f"the command cannot be split into words ({exc})"
+        else:
+            why = "no command after '='"
+        if not words:
+            problems.append(error("RUN-PROGRAM-CELL", f"--program {cell}=: {why}",
+                                  hint="write --program CELL=COMMAND, e.g. "
+                                  f"--program {cell}='python3 my_cell.py'"))
+    return problems
+
+
 def run_build_dir(path: str | Path, seconds: float = 1.0, bench: bool = False,
-                  exchange_count: int = EXCHANGE_COUNT, scenario: str | None = None) -> RunReport:
+                  exchange_count: int = EXCHANGE_COUNT, scenario: str | None = None, *,
+                  programs: dict[str, str] | None = None) -> RunReport:
     try:
         importlib.import_module(f"{__package__}._ring")   # the compiled core
     except ImportError as exc:
@@ -69,20 +97,32 @@ def run_build_dir(path: str | Path, seconds: float = 1.0, bench: bool = False,
     path = Path(path)
     dirs = system_dirs_of(path)
     runs = _runs_of(dirs, _names_of(path, dirs), scenario)
-    problems = []
+    problems, cells = [], []
+    programs = dict(programs or {})
     for directory, name, one in runs:
         try:
-            memory_plan_of(system_build_of(directory, name, one))
+            system = system_build_of(directory, name, one)
+            cells += [cell.name for cell in system.cells]
+            memory_plan_of(system)
         except InputError as exc:
             problems.extend(exc.diagnostics)
+    if not problems:
+        problems = _programs_checked(programs, cells)
     if problems:
         raise InputError(problems)
     report = RunReport()
-    for directory, name, one in runs:
-        run = _supervised(directory, name, seconds, bench, exchange_count, one)
-        if one is not None:
-            run.name = f"{run.name} scenario {one}"
-        report.systems.append(run)
+    # no cell may reach this process either (ptrace, /proc/<pid>/mem) while cells run
+    was_dumpable = confine.is_dumpable()
+    confine.set_not_dumpable()
+    try:
+        for directory, name, one in runs:
+            run = _supervised(directory, name, seconds, bench, exchange_count, one, programs)
+            if one is not None:
+                run.name = f"{run.name} scenario {one}"
+            report.systems.append(run)
+    finally:
+        if was_dumpable:
+            confine.set_dumpable(True)
     unusable = [d for s in report.systems for d in s.unusable]
     if unusable:
         raise InputError([diagnostic_of_dict(d) for d in unusable])
@@ -100,14 +140,16 @@ def _stop(popen: subprocess.Popen) -> None:
 
 
 def _supervised(directory: Path, name: str | None, seconds: float, bench: bool,
-                exchange_count: int, scenario: str | None = None) -> SystemRun:
+                exchange_count: int, scenario: str | None = None,
+                programs: dict[str, str] | None = None) -> SystemRun:
     label = name or directory.name
     read_end, write_end = os.pipe()
     try:
         popen = subprocess.Popen(
             module_command("partcfg.runtime.supervisor", str(directory), name or "",
                            repr(float(seconds)), "1" if bench else "0", str(int(exchange_count)),
-                           str(write_end), str(os.getpid()), scenario or ""),
+                           str(write_end), str(os.getpid()), scenario or "",
+                           json.dumps(programs or {}), "1" if confine.is_dumpable() else "0"),
             pass_fds=[write_end], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE)
     finally:

@@ -53,6 +53,8 @@ class SystemRun:
     notes: list[str] = field(default_factory=list)
     unusable: list[dict] = field(default_factory=list)     # Diagnostic.as_dict() forms
     mode: str = "exercises"
+    isolation: list[str] = field(default_factory=list)     # protections in force (confine.py)
+    missing: list[str] = field(default_factory=list)       # ... and those that were not
 
     @property
     def held(self) -> bool:
@@ -76,7 +78,8 @@ class SystemRun:
                             [Figure(**f) for f in s["figures"]], list(s.get("notes", ())))
                     for s in data["subjects"]]
         return cls(data["name"], data["directory"], subjects, list(data["notes"]),
-                   list(data["unusable"]), data.get("mode", "exercises"))
+                   list(data["unusable"]), data.get("mode", "exercises"),
+                   list(data.get("isolation", ())), list(data.get("missing", ())))
 
 
 @dataclass
@@ -111,10 +114,20 @@ def _number(value: float) -> str:
     return f"{value:.2f}"
 
 
-ISOLATION_NOTE = ("permissions held against partcfg's own cell code; not enforced against "
-                  "hostile code: cells share the supervisor's user id and are dumpable "
-                  "(/proc/<pid>/mem, signals), and descendants of a cell are not tracked "
-                  "(README: Isolation model and its limits)")
+NOT_PROVIDED = ("not provided: resource limits (cgroups), system-call filtering (seccomp), "
+                "network and file-system namespaces (README: Isolation model and its limits)")
+
+
+def isolation_line_of(report: RunReport) -> str:
+    """Every protection in force in every system, then each that was missing in any."""
+    systems = [s for s in report.systems if s.isolation or s.missing]
+    in_force = [p for p in (systems[0].isolation if systems else [])
+                if all(p in s.isolation for s in systems)]
+    missing = list(dict.fromkeys(m for s in systems for m in s.missing))
+    parts = ["; ".join(in_force) or "nothing in force"]
+    if missing:
+        parts.append("MISSING: " + "; ".join(missing))
+    return "isolation: " + "; ".join(parts) + "; " + NOT_PROVIDED
 
 
 def text_of_run(report: RunReport) -> str:
@@ -138,7 +151,7 @@ def text_of_run(report: RunReport) -> str:
                     lines.append(f"       speed {f.name}: {f.text()}"
                                  + (f" ({f.detail})" if f.detail else ""))
         lines.append("")
-    lines.append(f"isolation: {ISOLATION_NOTE}")
+    lines.append(isolation_line_of(report))
     total = sum(len(s.checks) for sys in report.systems for s in sys.subjects)
     failed = sum(1 for sys in report.systems for s in sys.subjects for c in s.checks if not c.held)
     lines.append(f"{total - failed} of {total} checks held" if failed

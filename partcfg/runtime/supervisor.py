@@ -9,16 +9,23 @@ turning doorbells and state changes into eventfd wake-ups. It then runs the exer
 judges what the cells observed against the blobs, and writes a :class:`SystemRun` as
 JSON to the file descriptor it was given.
 
-Nothing outlives it: every cell gets the parent-death signal before it execs, the
-supervisor kills and reaps its cells on every way out (normal end, error, SIGINT,
-SIGTERM), and the memory files have no name, so they vanish with the last process that
-maps them. Every wait has a deadline.
+Nothing outlives it: every cell gets the parent-death signal before it execs and leads
+a session of its own, the supervisor is a child subreaper and kills its cells, their
+process groups, every process of their user ids and every orphan re-parented to it on
+every way out (normal end, error, SIGINT, SIGTERM), and the memory files have no name,
+so they vanish with the last process that maps them. Every wait has a deadline.
+
+A cell can run a user's program instead of partcfg's cell code (``--program``,
+``programs.py`` and ``cellapi.py``): it gets the same descriptors, the exercises leave it
+out, and what it reports becomes checks of its cell. Isolation (confine.py) is the same
+for both; the report says which protections were in force.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -27,11 +34,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import _ring
+from . import _ring, confine
 from .builddir import LinkInfo, SystemBuild, system_build_of
-from .channel import (CFG_WRITE, NO_DEVICE, REG_ACCESS, REG_READ, REG_REPLY, REG_WRITE,
-                      ChannelClosed, ControlChannel)
-from .memory import SectionFiles, mapping_request_of
+from .channel import (CFG_WRITE, FDS_PER_MESSAGE, NO_DEVICE, REG_ACCESS, REG_READ,
+                      REG_REPLY, REG_WRITE, ChannelClosed, ControlChannel)
+from .memory import SealRefused, SectionFiles, mapping_request_of, read_only_sections_of
 from .spawn import module_command
 from .plan import ACCESS_NONE, ACCESS_R, ACCESS_RW, KIND_EMULATED, MemoryPlan, memory_plan_of
 from .registers import Interrupt, LinkRegisters
@@ -40,6 +47,11 @@ from .transport import AREA_OUTPUT, readable
 from ..diagnostics import InputError, error
 
 STARTUP_TIMEOUT = 60.0
+PROGRAM_START_TIMEOUT = 2.0     # a user program maps its memory within this (cellapi.attach)
+PROGRAM_REPORTS = 200           # checks kept from one program's reports
+INBOX_LIMIT = 1000              # unanswered messages kept per cell
+PER_WAKEUP = 256                # messages or register accesses taken from one cell at a time
+PROGRAM_ENV = "PARTCFG_CELL"    # the description a user program gets (cellapi.py)
 PHASE_TIMEOUT = 30.0
 EXCHANGE_COUNT = 5000
 STDERR_TAIL = 4000
@@ -65,6 +77,9 @@ class CellProcess:
     eventfds: dict[int, list[int]]
     stderr: int
     pidfd: int | None
+    program: str | None = None              # the user's command, for a --program cell
+    ident: int | None = None                # its own user and group id (root only)
+    images: dict[str, dict] = field(default_factory=dict)   # stem -> descriptor, path
     alive: bool = True
     expected_death: bool = False
     status: int | None = None
@@ -94,7 +109,7 @@ class LinkRuntime:
 
 class Supervisor:
     def __init__(self, system: SystemBuild, plan: MemoryPlan, seconds: float, bench: bool,
-                 exchange_count: int = EXCHANGE_COUNT):
+                 exchange_count: int = EXCHANGE_COUNT, *, programs: dict[str, str] | None = None):
         self.system = system
         self.plan = plan
         self.seconds = seconds
@@ -108,10 +123,15 @@ class Supervisor:
         self.device_links: dict[tuple[int, int], LinkRuntime] = {}
         self.working: dict[tuple[int, int], dict] = {}     # (cell, device) -> transport
         self.fast_wakeups: set[bool] = set()
+        self.programs = dict(programs or {})              # cell name -> command
+        self.confined: dict[int, dict] = {}               # own cell -> what it reported
+        self.subreaper = False
+        self.launcher_dumpable = True         # partcfg run says otherwise (main())
 
     # --- the run ----------------------------------------------------------------------------
 
     def run(self) -> SystemRun:
+        self.subreaper = confine.become_subreaper()
         for note in self.system.notes:
             self.run_report.notes.append(f"{note.location}: {note.message}")
         self._declare_subjects()
@@ -122,6 +142,8 @@ class Supervisor:
         else:
             phases += [("state", self.phase_state), ("exchange", self.phase_exchange),
                        ("sign", self.phase_sign), ("kill", self.phase_kill)]
+        if self.programs:
+            phases.append(("programs", self.phase_programs))
         timings = []
         try:
             for name, phase in phases:
@@ -136,6 +158,7 @@ class Supervisor:
                 name, False, f"internal error: {type(exc).__name__}: {exc}"))
         finally:
             self.stop()
+            self._report_isolation()
         if len(self.fast_wakeups) > 1:
             self.run_report.notes.append("cells disagree on membarrier support")
         elif self.fast_wakeups:
@@ -148,14 +171,17 @@ class Supervisor:
         for link in self.system.links:
             names = ", ".join(f"{k}: {self.system.cells[p.cell].name}"
                               for k, p in link.peers.items())
-            absent = link.max_peers - len(link.peers)
+            absent = [str(k) for k in range(link.max_peers) if k not in link.peers]
             self.run_report.subject("link", link.label, f"{link.max_peers} peers ({names})"
-                                    + (f", {absent} absent" if absent else ""))
+                                    + (f", {len(absent)} absent (peer {', '.join(absent)}: "
+                                       "no cell of this build)" if absent else ""))
         for ci, cell in enumerate(self.system.cells):
             regions = self.plan.cells[ci].regions
             mapped = sum(1 for r in regions if r.pieces)
             self.run_report.subject("cell", cell.name,
                                     ("root cell, " if cell.is_root else "")
+                                    + (f"program {self.programs[cell.name]!r}, "
+                                       if cell.name in self.programs else "")
                                     + f"{_counted(mapped, 'mapped region')} from "
                                     + _counted(sum(len(r.pieces) for r in regions), "section"))
 
@@ -181,34 +207,89 @@ class Supervisor:
                 self.device_links[(p.cell, p.device)] = link
         for ci in range(len(self.system.cells)):
             self.cells.append(self._spawn(ci))
+        own = [c for c in self.cells if c.program is None]
+        programs = [c for c in self.cells if c.program is not None]
         for cell in self.cells:
             for link in self._links_of(cell.index):
                 link.registers.connect(link.by_cell[cell.index][1])
+        for cell in own:
             cell.control.send(self._setup_message(cell))
-        replies = self.await_replies(self.cells, "setup", STARTUP_TIMEOUT)
-        problems = []
-        for cell in self.cells:
-            reply = replies.get(cell.index)
-            if reply is None:
-                problems.append(error("RUN-CELL-START", f"cell {cell.name!r} did not start: "
-                                      + (cell.died_text() if not cell.alive else "no answer")))
-            elif "map_error" in reply or "error" in reply:
-                problems.append(error(
-                    "RUN-MAP-FAILED", f"cell {cell.name!r} cannot map its memory as its blob "
-                    f"says: {reply.get('map_error') or reply.get('error')}",
-                    self.system.cells[cell.index].location()))
-            else:
-                self.fast_wakeups.add(bool(reply["fast_wakeups"]))
+        problems = self._started(programs, "mapped", PROGRAM_START_TIMEOUT)
+        problems += self._started(own, "setup", STARTUP_TIMEOUT)
         if problems:
             raise InputError(problems)
-        # from now on nobody can make a new writable mapping of any section
-        self.files.seal()
+        # no new writable mapping of any section from now on; only now do read-only
+        # descriptors exist, and the cells get them
+        try:
+            self.files.seal()
+        except SealRefused as exc:
+            sec = self.plan.sections[exc.section]
+            holders = [c.name for c in self.cells
+                       if self.plan.cells[c.index].section_access().get(exc.section) == ACCESS_RW]
+            raise InputError([error(
+                "RUN-MAP-FAILED", f"cannot seal the memory file of section {sec.label} "
+                f"({exc}): a cell that may write it ({', '.join(holders)}) forbade further "
+                "seals; no read-only descriptor was handed out")]) from None
+        except OSError as exc:
+            raise InputError([error("RUN-MAP-FAILED", "cannot seal the memory files: "
+                                    f"{exc.strerror or exc}")]) from None
+        for cell in self.cells:
+            self._send_read_only(cell)
+        problems = self._started(programs, "read_only", PROGRAM_START_TIMEOUT)
+        problems += self._started(own, "read_only", STARTUP_TIMEOUT)
+        if problems:
+            raise InputError(problems)
+
+    def _started(self, cells: list[CellProcess], op: str, timeout: float) -> list:
+        """Wait for ``op`` from each cell; a diagnostic for each that died, stayed silent
+        or could not map its memory."""
+        replies = self.await_replies(cells, op, timeout)
+        problems = []
+        for cell in cells:
+            reply = replies.get(cell.index)
+            what = f"cell {cell.name!r}" + (f" (program {cell.program!r})" if cell.program else "")
+            if reply is None:
+                if not cell.alive:
+                    how = (f"exited before mapping its memory: {cell.died_text()}"
+                           if cell.program else f"did not start: {cell.died_text()}")
+                elif cell.program:
+                    how = f"has not mapped its memory within {timeout:g} s"
+                else:
+                    how = "did not start: no answer"
+                problems.append(error("RUN-CELL-START", f"{what} {how}", hint=(
+                    "a cell program maps its memory with partcfg.runtime.cellapi.attach() "
+                    "as it starts (docs/cell-programs.md)" if cell.program else None)))
+            elif "map_error" in reply or "error" in reply:
+                problems.append(error(
+                    "RUN-MAP-FAILED", f"{what} cannot map its memory as its blob "
+                    f"says: {reply.get('map_error') or reply.get('error')}",
+                    self.system.cells[cell.index].location()))
+            elif op == "setup":
+                self.fast_wakeups.add(bool(reply["fast_wakeups"]))
+                self.confined[cell.index] = reply.get("confined") or {}
+        return problems
+
+    def _send_read_only(self, cell: CellProcess) -> None:
+        """The read-only descriptors of the (sealed) sections the cell maps read-only,
+        :data:`FDS_PER_MESSAGE` at a time."""
+        sections = read_only_sections_of(self.plan, cell.index)
+        batches = [sections[i:i + FDS_PER_MESSAGE]
+                   for i in range(0, len(sections), FDS_PER_MESSAGE)] or [[]]
+        try:
+            for i, batch in enumerate(batches):
+                cell.control.send({"op": "read_only", "sections": batch,
+                                   "last": i == len(batches) - 1},
+                                  fds=[self.files.ro[s] for s in batch])
+        except (ChannelClosed, OSError):
+            pass        # the cell died: _started() says so
 
     def _links_of(self, ci: int) -> list[LinkRuntime]:
         return [link for link in self.links if ci in link.by_cell]
 
     def _spawn(self, ci: int) -> CellProcess:
         cell = self.system.cells[ci]
+        program = self.programs.get(cell.name)
+        ident = confine.cell_ids_of(os.getpid(), ci)
         control_parent, control_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         reg_parent, reg_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         eventfds: dict[int, list[int]] = {}
@@ -216,9 +297,11 @@ class Supervisor:
             if (ci, di) in self.device_links:
                 eventfds[di] = [os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
                                 for _ in range(max(1, dev["num_msix_vectors"]))]
-        _, section_fds = mapping_request_of(self.plan, ci, self.files)
+        images = self._image_descriptors(ci)
+        regions, section_fds = mapping_request_of(self.plan, ci, self.files)
         passed = [control_child.fileno(), reg_child.fileno(), *section_fds,
-                  *(fd for fds in eventfds.values() for fd in fds)]
+                  *(fd for fds in eventfds.values() for fd in fds),
+                  *(i["fd"] for i in images.values() if i["fd"] is not None)]
         supervisor = os.getpid()
 
         def before_exec() -> None:  # runs in the child: die with the supervisor
@@ -227,11 +310,39 @@ class Supervisor:
                 os._exit(3)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-        popen = subprocess.Popen(
-            module_command("partcfg.runtime.cell", str(control_child.fileno()),
-                           str(reg_child.fileno()), str(supervisor)),
-            pass_fds=passed, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, preexec_fn=before_exec)
+        try:
+            if program is None:
+                # the cell drops to its own ids itself, once its modules are loaded
+                popen = subprocess.Popen(
+                    module_command("partcfg.runtime.cell", str(control_child.fileno()),
+                                   str(reg_child.fileno()), str(supervisor),
+                                   "-" if ident is None else str(ident)),
+                    pass_fds=passed, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE, preexec_fn=before_exec, start_new_session=True)
+            else:
+                description = {
+                    "version": 1, "cell": cell.name, "control": control_child.fileno(),
+                    "registers": reg_child.fileno(), "supervisor": supervisor,
+                    "regions": regions, "devices": self._devices_of(ci), "images": images,
+                    "eventfds": {str(k): v for k, v in eventfds.items()}}
+                popen = subprocess.Popen(
+                    shlex.split(program), pass_fds=passed, stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                    env={**os.environ, PROGRAM_ENV: json.dumps(description)},
+                    preexec_fn=lambda: confine.in_child_before_exec(supervisor, ident),
+                    start_new_session=True)
+        except (OSError, ValueError) as exc:
+            for fd in [*(f for fds in eventfds.values() for f in fds),
+                       *(i["fd"] for i in images.values() if i["fd"] is not None)]:
+                os.close(fd)
+            for sock in (control_parent, control_child, reg_parent, reg_child):
+                sock.close()
+            raise InputError([error(
+                "RUN-CELL-START", f"cell {cell.name!r}: cannot start program {program!r}: "
+                f"{getattr(exc, 'strerror', None) or exc}",
+                hint="the command runs without a shell"
+                + (f", as user id {ident}: it must be readable and executable by that user"
+                   if ident is not None else ""))]) from None
         control_child.close()
         reg_child.close()
         reg_parent.setblocking(False)
@@ -241,14 +352,26 @@ class Supervisor:
         except (AttributeError, OSError):
             pidfd = None
         return CellProcess(ci, cell.name, popen, ControlChannel(control_parent), reg_parent,
-                           eventfds, popen.stderr.fileno(), pidfd)
+                           eventfds, popen.stderr.fileno(), pidfd, program, ident, images,
+                           expected_death=program is not None)
 
-    def _setup_message(self, cell: CellProcess) -> dict:
-        blob = self.system.cells[cell.index]
-        regions, _ = mapping_request_of(self.plan, cell.index, self.files)
+    def _image_descriptors(self, ci: int) -> dict[str, dict]:
+        """Stem -> {"fd", "path", "error"}: a cell reads its configuration-space images
+        through descriptors, as its own user id may not reach the build directory."""
+        images = {}
+        for stem, path in sorted(self.system.cells[ci].images.items()):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)   # no FIFO hang
+                images[stem] = {"fd": fd, "path": str(path), "error": None}
+            except OSError as exc:
+                images[stem] = {"fd": None, "path": str(path), "error": exc.strerror}
+        return images
+
+    def _devices_of(self, ci: int) -> list[dict]:
+        blob = self.system.cells[ci]
         devices = []
         for di, dev in enumerate(blob.devices):
-            if (cell.index, di) not in self.device_links:
+            if (ci, di) not in self.device_links:
                 continue
             start = dev["shmem_regions_start"]
             devices.append({
@@ -258,15 +381,19 @@ class Supervisor:
                 "regions": [{"virt": r["virt_start"], "size": r["size"], "flags": r["flags"]}
                             for r in blob.regions[start:start + 2 + dev["shmem_peers"]]],
             })
-        return {"op": "setup", "cell": cell.name, "regions": regions, "devices": devices,
-                "images": {stem: str(path) for stem, path in blob.images.items()},
+        return devices
+
+    def _setup_message(self, cell: CellProcess) -> dict:
+        regions, _ = mapping_request_of(self.plan, cell.index, self.files)
+        return {"op": "setup", "cell": cell.name, "regions": regions,
+                "devices": self._devices_of(cell.index), "images": cell.images,
                 "eventfds": {str(k): v for k, v in cell.eventfds.items()}}
 
     def stop(self) -> None:
         """Every way out: ask the cells to exit, kill what is left, reap, close. Signals
         wait until this is done (the process exits right after)."""
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
-        live = [c for c in self.cells if c.alive]
+        live = [c for c in self.cells if c.alive and c.program is None]
         for cell in live:
             try:
                 cell.control.send({"op": "exit"})
@@ -286,7 +413,8 @@ class Supervisor:
                 cell.popen.wait(timeout=5.0)
             except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be refused
                 pass
-            for fd in [cell.pidfd, *(f for fds in cell.eventfds.values() for f in fds)]:
+            for fd in [cell.pidfd, *(f for fds in cell.eventfds.values() for f in fds),
+                       *(i["fd"] for i in cell.images.values())]:
                 if fd is not None:
                     try:
                         os.close(fd)
@@ -296,8 +424,27 @@ class Supervisor:
             cell.registers.close()
             if cell.popen.stderr:
                 cell.popen.stderr.close()
+        # whatever the cells left behind: their user ids, their sessions, and every
+        # orphan re-parented to this subreaper
+        strays = confine.end_descendants([c.ident for c in self.cells if c.ident is not None],
+                                         [c.popen.pid for c in self.cells], set())
+        if strays:
+            self.run_report.notes.append(
+                f"ended {strays} process{'es' if strays != 1 else ''} the cells left behind")
         if self.files:
             self.files.close()
+
+    def _report_isolation(self) -> None:
+        """What was in force for this run, from what was set up and what the cells said."""
+        own = [c for c in self.cells if c.program is None]
+        separate = bool(self.cells) and all(c.ident is not None for c in self.cells) and all(
+            self.confined.get(c.index, {}).get("uid") == c.ident for c in own)
+        confined = bool(own) and all(self.confined.get(c.index, {}).get("dumpable") is False
+                                     for c in own)
+        in_force, missing = confine.isolation_of(
+            separate, confined or not own, bool(self.files and self.files.sealed),
+            self.subreaper, confine.is_dumpable(), self.launcher_dumpable)
+        self.run_report.isolation, self.run_report.missing = in_force, missing
 
     # --- the event loop ---------------------------------------------------------------------
 
@@ -315,8 +462,11 @@ class Supervisor:
         if not readers:
             time.sleep(max(0.0, min(timeout, 0.05)))
             return
-        ready = readable(list(readers), max(0.0, timeout))
-        for fd in ready:
+        # messages already read but not yet taken (PER_WAKEUP) count as ready
+        buffered = [c.control.fileno() for c in self.cells
+                    if c.alive and "control" not in c.closed and c.control.has_pending()]
+        ready = readable(list(readers), 0.0 if buffered else max(0.0, timeout))
+        for fd in dict.fromkeys([*ready, *buffered]):
             kind, cell = readers[fd]
             if not cell.alive:
                 continue
@@ -324,11 +474,16 @@ class Supervisor:
                 self._serve_registers(cell)
             elif kind == "control":
                 try:
-                    while (msg := cell.control.pending()) is not None:
-                        cell.inbox.append(msg)
+                    for _ in range(PER_WAKEUP):     # a flooding cell must not starve the rest
+                        if (msg := cell.control.pending()) is None:
+                            break
+                        if len(cell.inbox) < INBOX_LIMIT:
+                            cell.inbox.append(msg)
                 except ChannelClosed:
                     cell.closed.add("control")
-                    self._reap(cell, wait=True)
+                    # a program may close its end and run on; partcfg's cells do not
+                    self._reap(cell, wait=cell.program is None)
+                self._close_received(cell)
             elif kind == "stderr":
                 try:
                     chunk = os.read(fd, 1 << 16)
@@ -344,8 +499,18 @@ class Supervisor:
             if cell.alive and cell.pidfd is None and cell.popen.poll() is not None:
                 self._reap(cell, wait=False)
 
+    @staticmethod
+    def _close_received(cell: CellProcess) -> None:
+        """A cell has no descriptors to hand the supervisor: close any it sent."""
+        for fd in cell.control.received_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        cell.control.received_fds.clear()
+
     def _serve_registers(self, cell: CellProcess) -> None:
-        while True:
+        for _ in range(PER_WAKEUP):     # a flooding cell must not starve the rest
             try:
                 data = cell.registers.recv(64)
             except BlockingIOError:
@@ -443,7 +608,8 @@ class Supervisor:
         return False
 
     def live_cells(self) -> list[CellProcess]:
-        return [c for c in self.cells if c.alive]
+        """partcfg's own cells still running (the exercises run on them, not on programs)."""
+        return [c for c in self.cells if c.alive and c.program is None]
 
     # --- exercise 1: permissions ------------------------------------------------------------
 
@@ -514,6 +680,10 @@ class Supervisor:
             if link.info.output_size:
                 said.append("each output section writable by its owner only (TX) and "
                             "read-only for the others (RX)")
+            if not any(self.cells[ci].program is None for ci in link.by_cell):
+                self._link_subject(link.info).notes.append(
+                    "permissions not probed: every peer runs a program")
+                continue
             self._link_subject(link.info).checks.append(Check(
                 "permissions", not rows and link_counts[li] > 0,
                 "; ".join(rows[:6]) if rows else
@@ -741,7 +911,7 @@ class Supervisor:
                 problems.append("the message was not read in the sender's output section")
             out_start = (link.info.state_table[0] + link.info.state_table[1]
                          + link.info.rw_size + sp * link.info.output_size)
-            where = _phys_of_address(receiver.popen.pid, reply["address"])
+            where = _phys_of_address(receiver.popen.pid, reply["address"], reply.get("maps", []))
             if where is None or not out_start <= where < out_start + link.info.output_size:
                 problems.append(
                     f"the receiver hashed bytes at {reply['address']:#x}, which its memory map "
@@ -912,8 +1082,38 @@ class Supervisor:
                                                   f"{pair}, {rb['messages']} messages"))
 
 
+    # --- user programs ----------------------------------------------------------------------
+
+    def phase_programs(self) -> None:
+        """Give the programs ``seconds`` more to finish, then take what they reported (each
+        report a check of its cell) and how they ended."""
+        programs = [c for c in self.cells if c.program is not None]
+        deadline = time.monotonic() + self.seconds
+        while any(c.alive for c in programs) and time.monotonic() < deadline:
+            self.pump_events(min(0.05, max(0.0, deadline - time.monotonic())))
+        self.pump_events(0)
+        for cell in programs:
+            subject = self._cell_subject(cell.index)
+            reports = [m for m in cell.inbox if m.get("op") == "report"]
+            for msg in reports[:PROGRAM_REPORTS]:
+                subject.checks.append(Check(f"program: {str(msg.get('name'))[:200]}",
+                                            msg.get("held") is True,
+                                            str(msg.get("detail", ""))[:2000]))
+            if len(reports) > PROGRAM_REPORTS:
+                subject.notes.append(f"{len(reports) - PROGRAM_REPORTS} more reports not kept")
+            if cell.alive:
+                subject.checks.append(Check("program", True, "still running at the end of "
+                                            "the run: stopped"))
+            else:
+                subject.checks.append(Check("program", cell.status == 0,
+                                            "exited with status 0" if cell.status == 0
+                                            else cell.died_text()))
+
+
 def supervise(directory: str, name: str | None, seconds: float, bench: bool,
-              exchange_count: int = EXCHANGE_COUNT, scenario: str | None = None) -> SystemRun:
+              exchange_count: int = EXCHANGE_COUNT, scenario: str | None = None,
+              *, programs: dict[str, str] | None = None,
+              launcher_dumpable: bool = True) -> SystemRun:
     """Load, plan and run one system (one scenario of it); an unusable build comes back
     in ``unusable``."""
     try:
@@ -922,17 +1122,22 @@ def supervise(directory: str, name: str | None, seconds: float, bench: bool,
     except InputError as exc:
         return SystemRun(name or Path(directory).name, directory,
                          unusable=[d.as_dict() for d in exc.diagnostics])
-    return Supervisor(system, plan, seconds, bench, exchange_count).run()
+    supervisor = Supervisor(system, plan, seconds, bench, exchange_count, programs=programs)
+    supervisor.launcher_dumpable = launcher_dumpable
+    return supervisor.run()
 
 
-def _phys_of_address(pid: int, address: int) -> int | None:
+def _phys_of_address(pid: int, address: int, reported: list[str] = ()) -> int | None:
     """The physical address (in the system the blobs describe) behind ``address`` in
     process ``pid``, from the kernel's list of its mappings: the memory file of each
-    section is named after the section's physical start (memory.py)."""
+    section is named after the section's physical start (memory.py). A non-dumpable cell
+    of the same user id hides its list from a supervisor without privileges: then the
+    lines the cell read from its own list (``reported``) stand in."""
     try:
-        lines = open(f"/proc/{pid}/maps").read().splitlines()
+        with open(f"/proc/{pid}/maps") as handle:
+            lines = handle.read().splitlines()
     except OSError:
-        return None
+        lines = [line for line in reported if isinstance(line, str)]
     for line in lines:
         fields = line.split(maxsplit=5)
         start, end = (int(x, 16) for x in fields[0].split("-"))
@@ -949,14 +1154,18 @@ def _interrupted(signum, frame):
 def main(argv: list[str]) -> int:
     directory, name, seconds, bench, count, result_fd, parent = argv[:7]
     scenario = argv[7] if len(argv) > 7 and argv[7] else None
+    programs = json.loads(argv[8]) if len(argv) > 8 else {}
+    launcher_dumpable = argv[9] != "0" if len(argv) > 9 else True
     _ring.set_parent_death_signal(signal.SIGKILL)
     if os.getppid() != int(parent):
         return 3
+    confine.set_not_dumpable()      # no cell reaches the state tables through /proc/<pid>/mem
     signal.signal(signal.SIGINT, _interrupted)
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGHUP, _interrupted)
     try:
-        run = supervise(directory, name or None, float(seconds), bench == "1", int(count), scenario)
+        run = supervise(directory, name or None, float(seconds), bench == "1", int(count), scenario,
+                        programs=programs, launcher_dumpable=launcher_dumpable)
     except Interrupted:
         return 130
     except Exception as exc:  # a bug before the run started: still a report, no traceback
