@@ -385,17 +385,16 @@ def check_link_access(facts: SystemFacts, views: list[LinkView], intervals: list
                     access = "read and write" if r.flags & WRITE and r.flags & READ else \
                         ("write" if r.flags & WRITE else "read")
                     span = span_text(max(r.phys, view.start), min(r.end, view.end))
-                    if g.is_root:
-                        out.append(warning(
-                            "LINK-ROOT-ACCESS", f"root cell {g.cell.name!r} is not a peer of "
-                            f"{view.label} but can {access} its memory {span} through "
-                            f"{region_label(r, facts.where[id(r)][1])}",
-                            r.location(), related=[view.location],
-                            hint="keep the root cell's regions off the link, or make it a peer"))
-                    else:
-                        out.append(error(
-                            "LINK-ACCESS", f"cell {g.cell.name!r} is not a peer of {view.label} but "
-                            f"can {access} its memory {span} through "
-                            f"{region_label(r, facts.where[id(r)][1])}",
-                            r.location(), related=[view.location],
-                            hint="keep the region off the link, or make the cell a peer"))
+                    # the root cell keeps access it had before the link (a warning); any
+                    # other cell reaching a link it is not a peer of is an error
+                    report, rule, who, hint = (
+                        (warning, "LINK-ROOT-ACCESS", "root cell",
+                         "keep the root cell's regions off the link, or make it a peer")
+                        if g.is_root else
+                        (error, "LINK-ACCESS", "cell",
+                         "keep the region off the link, or make the cell a peer"))
+                    out.append(report(
+                        rule, f"{who} {g.cell.name!r} is not a peer of {view.label} but can "
+                        f"{access} its memory {span} through "
+                        f"{region_label(r, facts.where[id(r)][1])}",
+                        r.location(), related=[view.location], hint=hint))

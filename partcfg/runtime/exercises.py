@@ -227,7 +227,20 @@ class Pattern:
                 + self.pool[start:start + size - self.HEADER.size])
 
 
-class TxFlow:
+class _Flow:
+    """What a sending and a receiving flow share: when it is over."""
+    stopped: bool
+    error: str | None
+    count: int | None
+    seq: int
+
+    @property
+    def done(self) -> bool:
+        return self.stopped or self.error is not None or (
+            self.count is not None and self.seq >= self.count)
+
+
+class TxFlow(_Flow):
     def __init__(self, ep, peer: int, pattern: Pattern, count: int | None):
         self.ep, self.peer, self.pattern, self.count = ep, peer, pattern, count
         self.tx = ep.sender(peer)
@@ -236,11 +249,6 @@ class TxFlow:
         self.error: str | None = None
         self.stopped = False
         self._next = pattern.message(0)
-
-    @property
-    def done(self) -> bool:
-        return self.stopped or self.error is not None or (
-            self.count is not None and self.seq >= self.count)
 
     def step(self) -> bool:
         sent = 0
@@ -261,7 +269,7 @@ class TxFlow:
         self.tx.disarm()
 
 
-class RxFlow:
+class RxFlow(_Flow):
     def __init__(self, ep, peer: int, pattern: Pattern, count: int | None):
         self.ep, self.peer, self.pattern, self.count = ep, peer, pattern, count
         self.rx = ep.receiver(peer)
@@ -270,11 +278,6 @@ class RxFlow:
         self.bad = 0
         self.error: str | None = None
         self.stopped = False
-
-    @property
-    def done(self) -> bool:
-        return self.stopped or self.error is not None or (
-            self.count is not None and self.seq >= self.count)
 
     def step(self) -> bool:
         got = 0
