@@ -1,4 +1,4 @@
-"""A deterministic, bounded fuzz run over YAML, blobs and names (seeded mutation, so every
+"""A deterministic, bounded fuzz run over YAML, blobs, ELF objects and names (seeded mutation, so every
 CI run tries the same cases): each case must end in data or partcfg's own errors, never
 another exception, within a time bound, and a build of it writes nothing outside ``-o``.
 The figures (cases per class, outcomes, time) are printed with ``pytest -s``."""
@@ -12,11 +12,12 @@ from collections import Counter
 import pytest
 
 from conftest import CELLS, FIXTURES
-from partcfg.diagnostics import PartcfgError
+from partcfg.diagnostics import Diagnostic as PartcfgDiagnostic, PartcfgError
 
 SEED = 20261128
 YAML_CASES = 300
 BLOB_CASES = 300
+ELF_CASES = 200
 NAME_CASES = 120
 CASE_SECONDS = 5.0
 NASTY_NAMES = ["..", ".", "", "a/b", "a\\b", "/etc", "x\x00y", "\x01", "A", "a", ".hidden",
@@ -70,7 +71,8 @@ def test_mutated_yaml_names_and_blobs_end_in_partcfg_errors_only(tmp_path):
     sources = {p.name: p.read_text() for p in sorted(CELLS.glob("qemu-x86*.yaml"))}
     sources.update({f"clean-{p.name}": p.read_text()
                     for p in sorted((FIXTURES / "workflow" / "clean").glob("*.yaml"))})
-    outcomes: dict[str, Counter] = {"yaml": Counter(), "names": Counter(), "blob": Counter()}
+    outcomes: dict[str, Counter] = {"yaml": Counter(), "names": Counter(), "blob": Counter(),
+                                    "elf": Counter()}
     started = time.monotonic()
     sandbox = tmp_path / "sandbox"
     out = sandbox / "out"
@@ -123,6 +125,30 @@ def test_mutated_yaml_names_and_blobs_end_in_partcfg_errors_only(tmp_path):
             blob = parsed_blob_of(bytes(data), f"case{case}.cell")
             imported_documents_of([blob])
         outcomes["blob"][_outcome(decode)] += 1
+
+    # ELF objects (import foo.o) and inmate images (check --inmate): the header, the section
+    # and program header tables are where damage makes a reader loop, allocate or overflow
+    from partcfg.check.inmate import inmate_image_of
+    from partcfg.load.elf import blob_bytes_of_elf
+    from partcfg.render.elf import elf_object_of
+    objects = [elf_object_of(blobs[0], "cell", target) for target in ("x86-64", "aarch64")]
+    for case in range(ELF_CASES):
+        data = bytearray(rng.choice(objects))
+        shoff = int.from_bytes(data[0x28:0x30], "little")
+        for _ in range(rng.randint(1, 6)):
+            at = rng.choice([rng.randrange(0x40), rng.randrange(shoff, len(data) - 4),
+                             rng.randrange(len(data) - 4)])
+            data[at:at + 4] = rng.choice([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00",
+                                         rng.randbytes(4), b"\x00\x00\x40\x00"])
+        if rng.random() < 0.2:
+            data = data[:rng.randrange(len(data))]
+
+        def read_elf():
+            inmate = inmate_image_of(bytes(data), f"case{case}.o")
+            blob = parsed_blob_of(blob_bytes_of_elf(bytes(data), f"case{case}.o"), f"case{case}.o")
+            imported_documents_of([blob])
+            return "ok" if not isinstance(inmate, PartcfgDiagnostic) else "ok, not an inmate"
+        outcomes["elf"][_outcome(read_elf)] += 1
 
     elapsed = time.monotonic() - started
     outside = sorted(p.name for p in sandbox.iterdir() if p.name not in ("out", "marker"))
