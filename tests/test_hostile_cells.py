@@ -231,9 +231,11 @@ def test_an_absent_or_broken_peer_is_named_within_seconds(built, shared_dir):
     absent = Path(shutil.copytree(built, shared_dir / "absent"))
     (absent / "linux-guest.cell").unlink()
     code, out, seconds = _run(absent)
-    assert "link telemetry (0001:00:00.0): 2 peers (0: rt-cell), 1 absent (peer 1: no cell " \
-           "of this build)" in out, out
-    assert code == 0 and seconds < 15
+    # the peer's link image is still there: a pruned build, refused before anything starts
+    assert f"{absent / 'linux-guest.cell'}: error[RUN-CELL-MISSING]: cell 'linux-guest' of " \
+           "this build has no blob (linux-guest.cell is missing); it is a peer of link " \
+           "telemetry" in out, out
+    assert code == 2 and seconds < 15
     broken = Path(shutil.copytree(built, shared_dir / "broken"))
     image = broken / "linux-guest" / "telemetry.cspace"
     data = bytearray(image.read_bytes())

@@ -322,6 +322,20 @@ def test_cells_without_their_system_configuration_are_refused(arm64):
         "configuration (JHSYS): these blobs do not form one system"]
 
 
+def test_a_pruned_build_names_the_missing_cell_and_its_links(arm64):
+    """A blob deleted from a build (its link images left behind), or named by a recorded
+    scenario, stops the run before anything starts: its peers would wait for it."""
+    (arm64 / "linux-guest.cell").unlink()
+    assert _refused(arm64) == [
+        f"{arm64 / 'linux-guest.cell'}: error[RUN-CELL-MISSING]: cell 'linux-guest' of this "
+        "build has no blob (linux-guest.cell is missing); it is a peer of link telemetry"]
+    shutil.rmtree(arm64 / "linux-guest")          # no outputs left: an ordinary smaller build
+    (arm64 / "scenarios.txt").write_text("# scenarios\nwith-guest: qemu-arm64 rt-cell gone\n")
+    assert _refused(arm64) == [
+        f"{arm64 / 'gone.cell'}: error[RUN-CELL-MISSING]: cell 'gone' of this build has no "
+        "blob (gone.cell is missing)"]
+
+
 def test_two_system_configurations_in_one_directory_are_refused(arm64):
     shutil.copy(arm64 / "qemu-arm64.cell", arm64 / "another.cell")
     [line] = _refused(arm64)

@@ -181,6 +181,11 @@ _TABLE: list[tuple[str, Severity, str, str, str]] = [
     ("RUN-BUILD-DIR", E, "Not a build directory",
      "The directory given to 'partcfg run' holds no .cell files.",
      "Give the directory that 'partcfg build -o DIR' wrote."),
+    ("RUN-CELL-MISSING", E, "A cell of the build without its blob",
+     "The build directory holds a cell's link images (CELL/*.cspace) or names the cell in a "
+     "recorded scenario, but CELL.cell is gone: its peers would wait for a cell that never "
+     "comes, so the run stops before starting anything and names the cell and its links.",
+     "Build again into a fresh directory; copy a build directory whole."),
     ("RUN-NO-SYSTEM", E, "Cell blobs without a system blob",
      "A build directory holds cell configurations but no system configuration (JHSYS).",
      "Build the file with 'platform:' together with its cells."),

@@ -203,6 +203,30 @@ def scenarios_in(directory: Path) -> dict[str, list[str]] | None:
     return result
 
 
+def _missing_cells(directory: Path) -> list[Diagnostic]:
+    """RUN-CELL-MISSING for each cell the build wrote outputs for or recorded in a scenario
+    whose blob is gone (a half-copied or pruned build directory): its link peers would
+    otherwise run against a peer that never comes."""
+    present = {p.stem for p in directory.iterdir() if p.suffix == CELL_SUFFIX}
+    wanted: dict[str, list[str]] = {}
+    for folder in sorted(directory.iterdir()):
+        if folder.is_dir() and not folder.is_symlink() and folder.name not in present:
+            links = sorted(p.stem for p in folder.iterdir()
+                           if p.suffix == IMAGE_SUFFIX and p.is_file())
+            if links:
+                wanted[folder.name] = links
+    for stems in (scenarios_in(directory) or {}).values():
+        for stem in stems:
+            if stem not in present:
+                wanted.setdefault(stem, [])
+    return [error("RUN-CELL-MISSING", f"cell {stem!r} of this build has no blob ({stem}"
+                  f"{CELL_SUFFIX} is missing)" + (f"; it is a peer of link"
+                  f"{'s' if len(links) > 1 else ''} {', '.join(links)}" if links else ""),
+                  Location(str(directory / (stem + CELL_SUFFIX))),
+                  hint="build again into a fresh directory, or copy the build directory whole")
+            for stem, links in sorted(wanted.items())]
+
+
 def system_build_of(directory: Path, name: str | None = None,
                     scenario: str | None = None) -> SystemBuild:
     """Read one system directory; InputError (exit 2) when the blobs do not form one
@@ -210,6 +234,7 @@ def system_build_of(directory: Path, name: str | None = None,
     ``scenario`` (one that :func:`scenarios_in` lists), only that scenario's cells run."""
     directory = Path(directory)
     parsed, problems = _blobs_of(directory)
+    problems += _missing_cells(directory) if parsed or problems else []
     if problems:
         raise _refuse(problems)
     if scenario is not None:
