@@ -485,7 +485,7 @@ def test_cells_import_the_running_partcfg_not_the_working_directorys(tmp_path):
 def test_the_physical_address_behind_a_mapping_comes_from_the_memory_file_name():
     """sign in place judges where the receiver's bytes are by its memory map."""
     import mmap as _mmap
-    from partcfg.runtime.supervisor import _phys_of_address
+    from partcfg.runtime.exercise_phases import _phys_of_address
     fd = os.memfd_create("partcfg:@test:0x3f0f0000", os.MFD_CLOEXEC)
     try:
         os.ftruncate(fd, 3 * _mmap.PAGESIZE)

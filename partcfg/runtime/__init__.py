@@ -7,7 +7,8 @@ partcfg's own cell code; not a sandbox for hostile code), and
 a supervisor process per system standing in for the hypervisor. Flow:
 
     builddir (blobs -> systems, links by BDF) -> plan (sections, expected access)
-    -> launcher (CLI side) -> supervisor (memory files, registers, exercises, verdicts)
+    -> launcher (CLI side) -> supervisor (cell_processes: memory files, start, end;
+       event_loop: wake-ups, registers; exercise_phases: exercises, verdicts)
     -> cell processes (mapping, discovery like a guest driver, exercises) -> report
 
 ``_ring`` is the compiled core (rings, memory primitives). This package imports nothing

@@ -12,6 +12,11 @@ from dataclasses import asdict, dataclass, field
 from ..diagnostics import Diagnostic, Location, Severity
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 section``, ``2 sections``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 @dataclass
 class Check:
     name: str
