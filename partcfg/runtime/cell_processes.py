@@ -81,7 +81,9 @@ class LinkRuntime:
 class CellProcesses:
     """Starting, confining and ending the cells; a part of :class:`Supervisor`, which
     holds the state (``system``, ``plan``, ``programs``, ``files``, ``cells``, ``links``,
-    ``device_links``, ``fast_wakeups``, ``confined``)."""
+    ``device_links``, ``fast_wakeups``, ``confined``). It waits for the cells through the
+    event loop (``await_replies``), tells a dead cell's links through it (``_apply``), and
+    records an unexpected death on the cell's subject (``_cell_subject``)."""
 
     def start(self) -> None:
         # the tag names the supervisor, so a leak would be traceable to its run

@@ -28,7 +28,8 @@ STDERR_TAIL = 4000
 
 class EventLoop:
     """Wake-ups, the register block and the control messages; a part of
-    :class:`Supervisor`, which holds the state (``cells``, ``device_links``)."""
+    :class:`Supervisor`, which holds the state (``cells``, ``device_links``). A cell whose
+    process ended is reaped by :meth:`CellProcesses._reap`."""
 
     def pump_events(self, timeout: float) -> None:
         readers: dict[int, tuple[str, CellProcess]] = {}

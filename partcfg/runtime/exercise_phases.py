@@ -26,7 +26,9 @@ EXCHANGE_COUNT = 5000
 class ExercisePhases:
     """The phases after start; a part of :class:`Supervisor`, which holds the state
     (``system``, ``plan``, ``cells``, ``links``, ``working``, ``seconds``,
-    ``exchange_count``, ``run_report``)."""
+    ``exchange_count``, ``run_report``). It talks to the cells through the event loop
+    (``command``, ``await_replies``, ``pump_events``) and records on the supervisor's
+    subjects (``_link_subject``, ``_cell_subject``)."""
 
     # --- exercise 1: permissions ------------------------------------------------------------
 
