@@ -228,11 +228,15 @@ class Pattern:
 
 
 class _Flow:
-    """What a sending and a receiving flow share: when it is over."""
-    stopped: bool
-    error: str | None
-    count: int | None
-    seq: int
+    """What a sending and a receiving flow share: the peer, the pattern, how far it got
+    and when it is over."""
+
+    def __init__(self, ep, peer: int, pattern: Pattern, count: int | None):
+        self.ep, self.peer, self.pattern, self.count = ep, peer, pattern, count
+        self.seq = 0
+        self.bytes = 0
+        self.error: str | None = None
+        self.stopped = False
 
     @property
     def done(self) -> bool:
@@ -242,12 +246,8 @@ class _Flow:
 
 class TxFlow(_Flow):
     def __init__(self, ep, peer: int, pattern: Pattern, count: int | None):
-        self.ep, self.peer, self.pattern, self.count = ep, peer, pattern, count
+        super().__init__(ep, peer, pattern, count)
         self.tx = ep.sender(peer)
-        self.seq = 0
-        self.bytes = 0
-        self.error: str | None = None
-        self.stopped = False
         self._next = pattern.message(0)
 
     def step(self) -> bool:
@@ -271,13 +271,9 @@ class TxFlow(_Flow):
 
 class RxFlow(_Flow):
     def __init__(self, ep, peer: int, pattern: Pattern, count: int | None):
-        self.ep, self.peer, self.pattern, self.count = ep, peer, pattern, count
+        super().__init__(ep, peer, pattern, count)
         self.rx = ep.receiver(peer)
-        self.seq = 0
-        self.bytes = 0
         self.bad = 0
-        self.error: str | None = None
-        self.stopped = False
 
     def step(self) -> bool:
         got = 0
