@@ -11,6 +11,7 @@ clean); text comes from ``templates/firmware_header.h.j2``.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 from ..formats import ivshmem as iv
@@ -90,6 +91,16 @@ def _link_context(layout: CellLayout, link_name: str, cell_ident: str) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=1)
+def ivshmem_types_context() -> tuple[tuple[tuple[str, str, str], ...], str]:
+    """The template values that depend on no cell or link: the ivshmem constants and the
+    struct declarations with their static assertions. Computed once per process: a tree
+    build writes one header per cell, and the declarations were most of its time."""
+    constants = tuple((f"PARTCFG_IVSHMEM_{name}", f"{value:#x}", comment)
+                      for name, value, comment in IVSHMEM_CONSTANTS)
+    return constants, c_declarations_of([iv.CSPACE, iv.REGISTERS], STDINT_NAMES)
+
+
 def firmware_header_of(layout: CellLayout, sources: Sequence[str] = ()) -> str:
     """The firmware header of one cell (every link it is a peer of)."""
     cell_ident = c_identifier_of(layout.cell.name)
@@ -108,13 +119,13 @@ def firmware_header_of(layout: CellLayout, sources: Sequence[str] = ()) -> str:
         raise ConfigError(clashes)
     heading = cell_heading(layout.cell.name, layout.system.name if layout.system else None)
     what = f"Firmware view of cell {heading}: its shared-memory links."
+    constants, declarations = ivshmem_types_context()
     return rendered(
         "firmware_header.h.j2",
         notice=generated_notice(what, list(sources)),
         guard=f"PARTCFG_{cell_ident.upper()}_H",
-        constants=[(f"PARTCFG_IVSHMEM_{name}", f"{value:#x}", comment)
-                   for name, value, comment in IVSHMEM_CONSTANTS],
-        declarations=c_declarations_of([iv.CSPACE, iv.REGISTERS], STDINT_NAMES),
+        constants=constants,
+        declarations=declarations,
         cspace_size=iv.CSPACE_SIZE,
         links=links,
     )
