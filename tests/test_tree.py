@@ -184,3 +184,24 @@ def test_progress_bar_on_a_terminal_only(board_tree, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "partcfg.cli", "check", str(board_tree)],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0 and "checking" not in proc.stderr
+
+
+def test_prepare_renderers_compiles_every_template_a_build_renders():
+    """The templates warmed before the pool forks are exactly those the build's renderers
+    name (firmware headers always, the C sources with --emit c): a renamed template would
+    otherwise be warmed in vain, or a wrong name raise here."""
+    import re
+
+    from partcfg.commands import parallel
+    from partcfg.render import cheader, csource
+    from partcfg.render.jinja import environment
+
+    def named_in(module) -> set[str]:
+        return set(re.findall(r'"([a-z_]+\.[a-z]+\.j2)"', Path(module.__file__).read_text()))
+
+    assert set(parallel.BUILD_TEMPLATES[None]) == named_in(cheader)
+    assert set(parallel.BUILD_TEMPLATES["c"]) == named_in(csource)
+    environment.cache_clear()
+    parallel.prepare_renderers(frozenset({"c"}))
+    cached = {name for (_, name) in environment().cache.keys()} if environment().cache else set()
+    assert cached == set(parallel.BUILD_TEMPLATES[None]) | set(parallel.BUILD_TEMPLATES["c"])
