@@ -170,7 +170,8 @@ def test_readme_section_shows_the_tested_snippet():
 
 
 def test_headers_rendered_one_after_another_in_one_process_are_each_their_own():
-    # ivshmem_types_context() is computed once per process; whatever is cached, every
+    # ivshmem_types_context() is computed once per process and each image's view and
+    # initializer once per distinct image bytes; whatever is cached, every
     # header rendered after it must still be its own cell's. Two cells of one name in
     # two systems (linux-guest), rendered in both orders, each equal their golden file.
     from partcfg.render.cheader import ivshmem_types_context

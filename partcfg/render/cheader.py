@@ -49,9 +49,18 @@ def _u64(value: int) -> str:
     return f"UINT64_C({value:#x})"
 
 
+@functools.lru_cache(maxsize=1024)
+def _image_facts_of(image: bytes) -> tuple[iv.LinkView, str]:
+    """What a header says of one config-space image alone: what the reader sees in it and
+    its C initializer. Keyed by the image's bytes, so cells whose links look alike to
+    their guests (boards of one family) share the work and no two images can."""
+    return (iv.link_view_of(image),
+            "\n".join(c_members_of(iv.CSPACE, iv.CSPACE.unpack(image), 1)))
+
+
 def _link_context(layout: CellLayout, link_name: str, cell_ident: str) -> dict:
     image = cspace_of(layout, link_name)
-    view = iv.link_view_of(image)
+    view, initializer = _image_facts_of(image)
     device = link_entry_of(layout, link_name).fields
     link = layout.system.links[link_name] if layout.system else None
     peers = list(link.peers) if link else []
@@ -87,7 +96,7 @@ def _link_context(layout: CellLayout, link_name: str, cell_ident: str) -> dict:
                       for name, value, comment in constants],
         "output_offset_macro": f"{prefix}_OUTPUT_OFFSET",
         "variable": f"partcfg_{cell_ident}_{link_ident}_cspace",
-        "initializer": "\n".join(c_members_of(iv.CSPACE, iv.CSPACE.unpack(image), 1)),
+        "initializer": initializer,
     }
 
 
