@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from support.roundtrip import struct_values
 
 from partcfg.formats import jailhouse as jh
-from partcfg.formats.binfmt import StructError
+from partcfg.formats.binfmt import U8, U16, U32, Array, Field, Struct, StructError
 from partcfg.units import (format_bdf, format_flags, format_ranges, format_size, parse_bdf,
                            parse_cpu_set, parse_flags, parse_int, parse_size)
 
@@ -107,6 +107,35 @@ def test_unknown_field_is_an_error():
 def test_value_out_of_range_is_an_error():
     with pytest.raises(StructError, match=r"type: 0x100 does not fit in 8 bits"):
         jh.PCI_DEVICE.pack({"type": 0x100})
+
+
+# pack takes plain in-range ints of scalar fields and scalar arrays on a fast path; every
+# other value must still go to the field type's own check and be refused with its path
+_SMALL = Struct("small", [Field("flag", U8), Field("ids", Array(U16, 3)),
+                          Field("inner", Struct("inner", [Field("x", U32)]))])
+
+
+@pytest.mark.parametrize("value, message", [
+    ({"flag": True}, "flag: expected an integer, got True"),
+    ({"flag": -1}, "flag: -0x1 does not fit in 8 bits"),
+    ({"flag": 256}, "flag: 0x100 does not fit in 8 bits"),
+    ({"flag": "1"}, "flag: expected an integer, got '1'"),
+    ({"ids": [1, False]}, r"ids\[1\]: expected an integer, got False"),
+    ({"ids": [1, 2, 0x10000]}, r"ids\[2\]: 0x10000 does not fit in 16 bits"),
+    ({"ids": [1.0]}, r"ids\[0\]: expected an integer, got 1.0"),
+    ({"ids": [1, 2, 3, 4]}, "ids: expected at most 3 items"),
+    ({"inner": {"x": 1 << 32}}, "inner.x: 0x100000000 does not fit in 32 bits"),
+])
+def test_values_that_do_not_fit_are_refused_with_their_path(value, message):
+    with pytest.raises(StructError, match=message):
+        _SMALL.pack(value)
+
+
+def test_missing_and_in_range_values_pack_little_endian():
+    class Int(int):  # an int subclass is an integer too (the fast path takes only int)
+        pass
+    packed = _SMALL.pack({"flag": Int(255), "ids": [0xFFFF, None], "inner": {"x": 7}})
+    assert packed == struct.pack("<B3HI", 255, 0xFFFF, 0, 0, 7)
 
 
 def test_union_variants_must_agree():

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from support.firmware import (FIXTURES, GOLDEN, ROOT, assembly_of_texts, example_outputs,
-                              example_systems, needs_gcc, run, write_tree)
+from support.firmware import (FIXTURES, GOLDEN, ROOT, assembly_of_texts, example_layouts,
+                              example_outputs, example_systems, needs_gcc, run, write_tree)
 from partcfg.formats import ivshmem as iv
 from partcfg.diagnostics import ConfigError
 from partcfg.layout import layout_of_system
@@ -167,3 +167,26 @@ def test_links_that_become_one_c_name_are_a_clash():
 def test_readme_section_shows_the_tested_snippet():
     doc = (ROOT / "README.md").read_text()
     assert (FIXTURES / "read_link.c").read_text() in doc
+
+
+def test_headers_rendered_one_after_another_in_one_process_are_each_their_own():
+    # ivshmem_types_context() is computed once per process and each image's view and
+    # initializer once per distinct image bytes; whatever is cached, every
+    # header rendered after it must still be its own cell's. Two cells of one name in
+    # two systems (linux-guest), rendered in both orders, each equal their golden file.
+    from partcfg.render.cheader import ivshmem_types_context
+
+    layouts = example_layouts()
+    cells = {(system, c.cell.name): c for system, layout in layouts.items() for c in layout.cells}
+    order = sorted(cells) + sorted(cells, reverse=True)
+    for system, cell in order:
+        stem = file_stem_of(cell)
+        golden = (GOLDEN / system / stem / f"partcfg_{stem}.h").read_text(encoding="utf-8")
+        sources = [line.removeprefix(" *   ") for line in golden.splitlines()[2:]
+                   if line.startswith(" *   ")]
+        assert firmware_header_of(cells[system, cell], sources) == golden, (system, cell)
+    arm = firmware_header_of(cells["qemu-arm64", "linux-guest"])
+    x86 = firmware_header_of(cells["qemu-x86", "linux-guest"])
+    assert arm != x86
+    constants, declarations = ivshmem_types_context()
+    assert isinstance(constants, tuple) and isinstance(declarations, str)  # nothing to mutate

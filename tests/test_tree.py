@@ -184,3 +184,48 @@ def test_progress_bar_on_a_terminal_only(board_tree, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "partcfg.cli", "check", str(board_tree)],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0 and "checking" not in proc.stderr
+
+
+def test_prepare_renderers_compiles_every_template_a_build_renders():
+    """The templates warmed before the pool forks are exactly those the build's renderers
+    name (firmware headers always, the C sources with --emit c): a renamed template would
+    otherwise be warmed in vain, or a wrong name raise here."""
+    import re
+
+    from partcfg.commands import parallel
+    from partcfg.render import cheader, csource
+    from partcfg.render.jinja import environment
+
+    def named_in(module) -> set[str]:
+        return set(re.findall(r'"([a-z_]+\.[a-z]+\.j2)"', Path(module.__file__).read_text()))
+
+    assert set(parallel.BUILD_TEMPLATES[None]) == named_in(cheader)
+    assert set(parallel.BUILD_TEMPLATES["c"]) == named_in(csource)
+    environment.cache_clear()
+    parallel.prepare_renderers(frozenset({"c"}))
+    cached = {name for (_, name) in environment().cache.keys()} if environment().cache else set()
+    assert cached == set(parallel.BUILD_TEMPLATES[None]) | set(parallel.BUILD_TEMPLATES["c"])
+
+
+# modules of other commands: a plain build must not pay for importing them
+NOT_FOR_A_BUILD = ("partcfg.runtime", "partcfg.board", "partcfg.render.map", "partcfg.render.sarif",
+                   "partcfg.render.json_schema", "partcfg.semantic_diff", "partcfg.lift",
+                   "partcfg.commands.run", "partcfg.commands.diff", "partcfg.commands.schema")
+
+
+@pytest.mark.slow  # starts an interpreter and worker processes
+def test_a_build_imports_nothing_other_commands_need(board_tree, tmp_path):
+    """`partcfg build` of a tree (worker pool included) leaves the runtime, the board
+    tools, maps, SARIF, schemas, diffs and import out of the process."""
+    probe = ("import runpy, sys\n"
+             f"sys.argv = ['partcfg', 'build', {str(board_tree)!r}, '-o', {str(tmp_path / 'out')!r}]\n"
+             "try:\n    runpy.run_module('partcfg.cli', run_name='__main__')\n"
+             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             "print(' '.join(sorted(m for m in sys.modules if m.startswith('partcfg'))))\n")
+    env = {**os.environ, "PARTCFG_JOBS": "2", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, done.stderr
+    loaded = done.stdout.strip().splitlines()[-1].split()
+    assert "partcfg.render.cheader" in loaded  # the probe saw the build's own modules
+    assert [m for m in loaded if m.startswith(NOT_FOR_A_BUILD)] == []

@@ -9,6 +9,9 @@ not for each region alone; then CPUs, interrupt lines, PCI devices and, through
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Callable
+
 from ..diagnostics import Diagnostic, Location, error, warning
 from ..formats import jailhouse as jh
 from ..model.regions import Region, peer_links_of
@@ -20,6 +23,8 @@ from .facts import (ADDRESS_LIMIT, ARCH_ARM, ARCH_ARM64, ARCH_X86, PAGE, SystemF
                     span_text)
 from .link_rules import (LinkView, check_link_access, check_link_overlaps, declared_link_views,
                          raw_link_views)
+
+Where = Callable[[], Location | None]  # a position, found when a finding needs it
 
 
 XAPIC_BASE = 0xFEE00000
@@ -53,10 +58,12 @@ def _check_intx_lines(facts: SystemFacts, out: list[Diagnostic]) -> None:
     gicd = system.platform.arm.gicd_base if system.platform.arm is not None else None
     by_peer = peer_links_of(system)
     for cell in facts.cells:
+        # positions as functions: finding one composes the file's YAML node tree, and
+        # only a finding needs it
         endpoints = [(f"ivshmem device {bdf_text(d.domain, d.bdf)}", d.bdf, d.msix_vectors,
-                      d.location("bdf")) for d in cell.pci_devices
+                      partial(d.location, "bdf")) for d in cell.pci_devices
                      if isinstance(d, PciDevice) and d.type == jh.PCI_TYPE_IVSHMEM]
-        endpoints += [(f"link {name!r}", link.bdf, link.interrupts, link.location(key=True))
+        endpoints += [(f"link {name!r}", link.bdf, link.interrupts, partial(link.location, key=True))
                       for name, link, _ in by_peer.get(cell.name, [])]
         owned: set[int] = set()
         for chip in cell.irqchips:
@@ -72,7 +79,7 @@ def _check_intx_lines(facts: SystemFacts, out: list[Diagnostic]) -> None:
                     "LINK-INTX-IRQ", f"cell {cell.name!r}: {label} uses INTx (INT{'ABCD'[pin - 1]}), "
                     f"which raises SPI {line} (32 + vpci_irq_base {cell.vpci_irq_base} + pin {pin} - 1); "
                     "the cell does not own that line in its GIC irqchip, so it never sees the "
-                    "link's interrupts", where,
+                    "link's interrupts", where(),
                     related=[cell.location("vpci_irq_base") if "vpci_irq_base" in cell.model_fields_set
                              else cell.location("name")],
                     hint=f"add line {line} to the cell's irqchip, or change vpci_irq_base"))
@@ -136,34 +143,36 @@ def _check_root_coverage_and_isolation(facts: SystemFacts, intervals: list[Acces
                          hint="remove the overlap, or share the memory through a link"))
 
 
-def _reserved_ranges_of(facts: SystemFacts) -> list[tuple[int, int, str, str, Location | None]]:
-    """(start, end, rule, what, location) of every range no cell may map."""
+def _reserved_ranges_of(facts: SystemFacts) -> list[tuple[int, int, str, str, Where]]:
+    """(start, end, rule, what, location) of every range no cell may map; the location
+    as a function (finding a position composes the file's YAML node tree, and only an
+    overlap needs it)."""
     system = facts.system
     p = system.platform
-    result: list[tuple[int, int, str, str, Location | None]] = []
+    result: list[tuple[int, int, str, str, Where]] = []
     hv = p.hypervisor_memory
     if hv.size:
         result.append((hv.phys, hv.phys + hv.size, "MEM-HYPERVISOR", "the hypervisor memory",
-                       hv.location()))
+                       hv.location))
     if p.pci.mmconfig_base:
         size = (p.pci.end_bus + 1) << 20
         result.append((p.pci.mmconfig_base, p.pci.mmconfig_base + size, "MEM-MMCONFIG",
-                       "the PCI MMCONFIG window", p.pci.location("mmconfig_base")))
+                       "the PCI MMCONFIG window", partial(p.pci.location, "mmconfig_base")))
     for i, unit in enumerate(p.iommus):
         if unit.base:
             # a unit without a size still owns its first register page
             result.append((unit.base, unit.base + (unit.size or PAGE), "MEM-IOMMU",
-                           f"the registers of IOMMU unit {i}", unit.location("base")))
+                           f"the registers of IOMMU unit {i}", partial(unit.location, "base")))
     if system.arch == ARCH_X86:
         result.append((XAPIC_BASE, XAPIC_BASE + PAGE, "MEM-IRQCHIP", "the xAPIC page",
-                       p.location("arch")))
+                       partial(p.location, "arch")))
         seen: set[int] = set()
         for chip in system.root.irqchips:
             page = chip.address & ~(PAGE - 1)
             if chip.address and page not in seen:
                 seen.add(page)
                 result.append((page, page + PAGE, "MEM-IRQCHIP", "the IOAPIC page",
-                               chip.location("address")))
+                               partial(chip.location, "address")))
     elif p.arm is not None:
         arm = p.arm
         v3 = arm.gic_version >= 3
@@ -179,7 +188,7 @@ def _reserved_ranges_of(facts: SystemFacts) -> list[tuple[int, int, str, str, Lo
                                  f"the GIC redistributors ({cpus} CPUs)")):
             base = getattr(arm, key)
             if base and size:
-                result.append((base, base + size, "MEM-IRQCHIP", what, arm.location(key)))
+                result.append((base, base + size, "MEM-IRQCHIP", what, partial(arm.location, key)))
     result.sort(key=lambda t: (t[0], t[1]))
     return result
 
@@ -201,7 +210,7 @@ def _check_reserved(facts: SystemFacts, intervals: list[AccessInterval], starts:
         lo, hi = r.phys, r.end
         out.append(error(rule, f"{facts.describe(r)} ({span_text(lo, hi)}) overlaps {what} "
                          f"({span_text(start, end)}) at {span_text(max(lo, start), min(hi, end))}",
-                         r.location(), related=[where],
+                         r.location(), related=[where()],
                          hint="no cell may map it; move or shrink the region"))
 
 

@@ -127,6 +127,40 @@ def _disk_error(rule: str, verb: str, exc: OSError, outdir: Path) -> InputError:
     return InputError([error(rule, f"cannot {verb} {where}: {exc.strerror or exc}", Location(str(where)))])
 
 
+MEMORY_FILE_SYSTEMS = frozenset({"tmpfs", "ramfs"})
+
+
+def _unescaped(field: str) -> str:
+    """A mountinfo path field: spaces, tabs, newlines and backslashes come as octal escapes."""
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(code, char)
+    return field
+
+
+def is_memory_backed(path: Path, mountinfo: str | None = None) -> bool:
+    """Whether ``path`` (existing or not) lies on a file system kept in memory (tmpfs,
+    ramfs): the mount with the longest mount point containing it, from
+    ``/proc/self/mountinfo`` (``mountinfo``: that file's text, for tests). False when it
+    cannot tell (not Linux)."""
+    try:
+        if mountinfo is None:
+            with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as handle:
+                mountinfo = handle.read()
+        where = os.path.realpath(path)
+        best, kind = "", None
+        for line in mountinfo.splitlines():
+            fields = line.split(" ")
+            if " - " not in line or len(fields) < 5:
+                continue
+            point = _unescaped(fields[4])
+            inside = where == point or where.startswith(point.rstrip("/") + "/")
+            if inside and len(point) >= len(best):  # a later mount over the same point wins
+                best, kind = point, line.split(" - ", 1)[1].split(" ", 1)[0]
+        return kind in MEMORY_FILE_SYSTEMS
+    except OSError:
+        return False
+
+
 def write_outputs(outdir: Path, outputs: Mapping[str, bytes]) -> list[Path]:
     """Write every output below ``outdir`` without following a symbolic link below it;
     InputError (exit 2) when the disk says no. Every directory is opened (and checked)
@@ -145,7 +179,9 @@ def write_outputs(outdir: Path, outputs: Mapping[str, bytes]) -> list[Path]:
         for rel in rels:
             parent, _, name = rel.rpartition("/")
             targets.append((dirs.fd_of(parent, create=True), name))
-        if len(rels) < PARALLEL_WRITES_FROM:
+        # threads overlap the waits of fsync; in memory there are none, and the threads'
+        # hand-overs only cost (520 files in /dev/shm: 0.055 s with threads, 0.024 s without)
+        if len(rels) < PARALLEL_WRITES_FROM or is_memory_backed(outdir):
             for (fd, name), rel in zip(targets, rels):
                 _write_at(fd, name, outputs[rel])
         else:

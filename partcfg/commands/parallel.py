@@ -129,6 +129,27 @@ def _run_share(files: list[Path], build: bool, several: bool, source_names: dict
         return ShareResult(0, [], None, list(exc.diagnostics), type(exc).__name__)
 
 
+# the templates a build renders, by the --emit kind that asks for them (None: always)
+BUILD_TEMPLATES = {None: ("firmware_header.h.j2",),
+                   "c": ("jailhouse_config.c.j2", "jailhouse_types.h.j2", "jailhouse_cell_config.h.j2")}
+
+
+def prepare_renderers(emit: frozenset[str] | set[str] = frozenset()) -> None:
+    """Import the renderers a build uses, compile its templates and compute the firmware
+    headers' cell-independent declarations here, once, before the pool forks: the workers
+    inherit them instead of each importing and compiling the same things again (about
+    0.1 s per worker, most of a small tree's work)."""
+    from ..render import csource, cspace, elf  # noqa: F401  (imported for the workers)
+    from ..render.cheader import ivshmem_types_context
+    from ..render.jinja import environment
+
+    ivshmem_types_context()
+    for kind, names in BUILD_TEMPLATES.items():
+        if kind is None or kind in emit:
+            for name in names:
+                environment().get_template(name)
+
+
 @dataclass
 class TreeResult:
     """What a chunked run produced: all diagnostics and (for builds) all outputs."""
@@ -202,6 +223,8 @@ def run_tree(paths: Sequence[str | Path], *, build: bool, emit: frozenset[str] =
             if not merge(share, _run_share(*arguments(share))):
                 return None
     else:
+        if build:
+            prepare_renderers(emit)
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = {pool.submit(_run_share, *arguments(share)): share for share in shares}
             for future in as_completed(futures):

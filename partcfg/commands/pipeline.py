@@ -190,33 +190,38 @@ class _OutputSet:
         self._told: set[tuple[str, str]] = set()
         self._named: set[tuple[str, str]] = set()
 
-    def name(self, what: str, name: str, where: Location | None) -> bool:
+    def name(self, what: str, name: str,
+             where: Location | Callable[[], Location | None] | None) -> bool:
         """Check that the ``what`` (cell, link, system) ``name`` can be a file name; False
-        (and a diagnostic) when it cannot."""
+        (and a diagnostic) when it cannot. ``where`` may be a function, as for ``put``."""
         from ..names import file_stem_problem_of
         problem = file_stem_problem_of(name)
         if problem is None:
             return True
         if (what, name) not in self._named:
             self._named.add((what, name))
-            self.clashes.append(error("BUILD-NAME-FILE", f"the {what} name {problem}", where,
+            self.clashes.append(error("BUILD-NAME-FILE", f"the {what} name {problem}",
+                                      _location_of(where),
                                       hint=f"rename the {what}: letters, digits, '.', '_' and "
                                       "'-', not starting with '.'"))
         return False
 
-    def directory(self, what: str, name: str, where: Location | None) -> bool:
+    def directory(self, what: str, name: str,
+                  where: Location | Callable[[], Location | None] | None) -> bool:
         """Claim the directory named after ``name``; False (and a diagnostic naming both)
-        when another name already maps to it, exactly or ignoring case."""
+        when another name already maps to it, exactly or ignoring case. ``where`` may be a
+        function, as for ``put``."""
         folded = "dir:" + file_stem_of(name).casefold()
         if folded in self._by_folded:
             _, first_where, first_name = self._by_folded[folded]
             same = file_stem_of(first_name) == file_stem_of(name)
+            here, first = _location_of(where), _location_of(first_where)
             self.clashes.append(error(
                 "BUILD-NAME-CLASH", f"{what} {first_name!r} and {what} {name!r} would both be "
                 f"written to " + (f"the directory {file_stem_of(name)}" if same else
                                   f"{file_stem_of(first_name)}/ and {file_stem_of(name)}/, one "
                                   "directory where case is ignored"),
-                where, related=[first_where] if first_where != where else (),
+                here, related=[first] if first != here else (),
                 hint="rename one of them (file names keep only letters, digits, '.', '_' and "
                 "'-', and some file systems ignore case)"))
             return False
@@ -359,12 +364,13 @@ def _build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozen
     out = _OutputSet()
 
     for whole in checked.assembly.systems:
-        named_at = _system_location(whole)
+        named_at = partial(_system_location, whole)  # positions only for a clash
         if several and not (out.name("system", whole.name, named_at)
                             and out.directory("system", whole.name, named_at)):
             continue
-        if not all([out.name("cell", c.name, c.location("name")) for c in whole.all_cells]
-                   + [out.name("link", n, lk.location(key=True)) for n, lk in whole.links.items()]):
+        if not all([out.name("cell", c.name, partial(c.location, "name")) for c in whole.all_cells]
+                   + [out.name("link", n, partial(lk.location, key=True))
+                      for n, lk in whole.links.items()]):
             continue
         prefix = f"{file_stem_of(whole.name)}/" if several else ""
         sources = _sources_of_documents(whole.documents, names)
@@ -394,7 +400,7 @@ def _build_outputs_of(checked: Checked, emit: set[str] | frozenset[str] = frozen
         if scenarios is not None:
             out.put(prefix + SCENARIOS_FILE, scenarios_file_text(whole, scenarios).encode("utf-8"), where)
     for cell in checked.assembly.standalone:
-        if not out.name("cell", cell.name, cell.location("name")):
+        if not out.name("cell", cell.name, partial(cell.location, "name")):
             continue
         layout = layout_of_cell(None, cell)
         stem = file_stem_of(cell.name)

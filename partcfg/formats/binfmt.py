@@ -123,8 +123,22 @@ class Array(FieldType):
         if not isinstance(value, Sequence) or isinstance(value, (str, bytes)) \
                 or len(value) > self.count:
             raise StructError(f"{path}: expected at most {self.count} items, got {value!r}")
+        element = self.element
+        if isinstance(element, Scalar):
+            # the common case (bitmaps, ID lists) without a call and a path string per
+            # element; anything not plainly in range takes Scalar.flatten, which says why
+            limit, append, given = 1 << (8 * element.size), out.append, len(value)
+            for i in range(self.count):
+                item = value[i] if i < given else None
+                if item is None:
+                    append(0)
+                elif type(item) is int and 0 <= item < limit:
+                    append(item)
+                else:
+                    element.flatten(item, out, f"{path}[{i}]")
+            return
         for i in range(self.count):
-            self.element.flatten(value[i] if i < len(value) else None, out, f"{path}[{i}]")
+            element.flatten(value[i] if i < len(value) else None, out, f"{path}[{i}]")
 
     def unflatten(self, leaves: Iterator[Any]) -> list:
         return [self.element.unflatten(leaves) for _ in range(self.count)]
@@ -161,6 +175,9 @@ class Struct(FieldType):
         if at != self.size:  # would mean a field type lies about its size
             raise AssertionError(f"struct {c_name}: fields add up to {at}, format to {self.size}")
         self.offsets = offsets
+        # (name, type, 2**bits for a scalar field else 0): what flatten walks
+        self._plan = tuple((f.name, f.type, 1 << (8 * f.type.size) if isinstance(f.type, Scalar)
+                            else 0) for f in self.fields)
 
     def __repr__(self) -> str:
         return f"Struct({self.c_name}, {self.size} bytes)"
@@ -179,8 +196,18 @@ class Struct(FieldType):
         unknown = set(value) - set(self._by_name)
         if unknown:
             raise StructError(f"{path}: {self.c_type} has no field {sorted(unknown)[0]!r}")
-        for f in self.fields:
-            f.type.flatten(value.get(f.name), out, f"{path}.{f.name}" if path else f.name)
+        get, append = value.get, out.append
+        for name, type_, limit in self._plan:
+            item = get(name)
+            if limit:  # a scalar: zero when missing, else taken when plainly in range
+                if item is None:
+                    append(0)
+                    continue
+                if type(item) is int and 0 <= item < limit:
+                    append(item)
+                    continue
+            # anything else (nested types, values to refuse) with its path for the message
+            type_.flatten(item, out, f"{path}.{name}" if path else name)
 
     def unflatten(self, leaves: Iterator[Any]) -> dict:
         return {f.name: f.type.unflatten(leaves) for f in self.fields}

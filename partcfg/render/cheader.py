@@ -11,6 +11,7 @@ clean); text comes from ``templates/firmware_header.h.j2``.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 from ..formats import ivshmem as iv
@@ -48,9 +49,18 @@ def _u64(value: int) -> str:
     return f"UINT64_C({value:#x})"
 
 
+@functools.lru_cache(maxsize=1024)
+def _image_facts_of(image: bytes) -> tuple[iv.LinkView, str]:
+    """What a header says of one config-space image alone: what the reader sees in it and
+    its C initializer. Keyed by the image's bytes, so cells whose links look alike to
+    their guests (boards of one family) share the work and no two images can."""
+    return (iv.link_view_of(image),
+            "\n".join(c_members_of(iv.CSPACE, iv.CSPACE.unpack(image), 1)))
+
+
 def _link_context(layout: CellLayout, link_name: str, cell_ident: str) -> dict:
     image = cspace_of(layout, link_name)
-    view = iv.link_view_of(image)
+    view, initializer = _image_facts_of(image)
     device = link_entry_of(layout, link_name).fields
     link = layout.system.links[link_name] if layout.system else None
     peers = list(link.peers) if link else []
@@ -86,8 +96,18 @@ def _link_context(layout: CellLayout, link_name: str, cell_ident: str) -> dict:
                       for name, value, comment in constants],
         "output_offset_macro": f"{prefix}_OUTPUT_OFFSET",
         "variable": f"partcfg_{cell_ident}_{link_ident}_cspace",
-        "initializer": "\n".join(c_members_of(iv.CSPACE, iv.CSPACE.unpack(image), 1)),
+        "initializer": initializer,
     }
+
+
+@functools.lru_cache(maxsize=1)
+def ivshmem_types_context() -> tuple[tuple[tuple[str, str, str], ...], str]:
+    """The template values that depend on no cell or link: the ivshmem constants and the
+    struct declarations with their static assertions. Computed once per process: a tree
+    build writes one header per cell, and the declarations were most of its time."""
+    constants = tuple((f"PARTCFG_IVSHMEM_{name}", f"{value:#x}", comment)
+                      for name, value, comment in IVSHMEM_CONSTANTS)
+    return constants, c_declarations_of([iv.CSPACE, iv.REGISTERS], STDINT_NAMES)
 
 
 def firmware_header_of(layout: CellLayout, sources: Sequence[str] = ()) -> str:
@@ -108,13 +128,13 @@ def firmware_header_of(layout: CellLayout, sources: Sequence[str] = ()) -> str:
         raise ConfigError(clashes)
     heading = cell_heading(layout.cell.name, layout.system.name if layout.system else None)
     what = f"Firmware view of cell {heading}: its shared-memory links."
+    constants, declarations = ivshmem_types_context()
     return rendered(
         "firmware_header.h.j2",
         notice=generated_notice(what, list(sources)),
         guard=f"PARTCFG_{cell_ident.upper()}_H",
-        constants=[(f"PARTCFG_IVSHMEM_{name}", f"{value:#x}", comment)
-                   for name, value, comment in IVSHMEM_CONSTANTS],
-        declarations=c_declarations_of([iv.CSPACE, iv.REGISTERS], STDINT_NAMES),
+        constants=constants,
+        declarations=declarations,
         cspace_size=iv.CSPACE_SIZE,
         links=links,
     )
