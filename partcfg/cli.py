@@ -462,13 +462,48 @@ def _main(version: Optional[bool] = typer.Option(None, "--version", callback=_ve
 
 
 def main() -> None:
+    """The ``partcfg`` program: run the command, then end the process (see
+    :func:`_ended_without_teardown`)."""
     for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 print as \udcXX
         with contextlib.suppress(AttributeError, ValueError):
             stream.reconfigure(errors="backslashreplace")
     try:
         app()
+        status: object = 0
+    except SystemExit as exc:  # how typer ends every command
+        status = exc.code
     except KeyboardInterrupt:  # pragma: no cover - outside any command
-        sys.exit(130)
+        status = 130
+    _ended_without_teardown(status)
+
+
+def _ended_without_teardown(status: object) -> None:
+    """Exit with ``status`` (as ``sys.exit`` reads it) without Python's interpreter
+    teardown, which frees every object of every imported module one by one: about 0.035 s
+    after a build (pydantic, typer, Jinja), a tenth of building a 40-system tree. Nothing
+    is lost: every output is written and closed before the command returns, the exit
+    handlers still run (multiprocessing's, concurrent.futures'), and the standard streams
+    are flushed. Where another thread is still running, or a stream cannot be flushed, the
+    ordinary exit decides instead (it waits for the thread, and reports the stream)."""
+    import atexit
+    import threading
+
+    if threading.active_count() > 1:
+        sys.exit(status)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (partcfg check | head): Python's own words
+            sys.exit(status)
+    if status is None:
+        code = 0
+    elif isinstance(status, int):
+        code = status
+    else:  # a message: printed like sys.exit prints it
+        print(status, file=sys.stderr, flush=True)
+        code = 1
+    os._exit(code & 0xFF)
 
 
 if __name__ == "__main__":

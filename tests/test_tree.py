@@ -217,11 +217,12 @@ NOT_FOR_A_BUILD = ("partcfg.runtime", "partcfg.board", "partcfg.render.map", "pa
 def test_a_build_imports_nothing_other_commands_need(board_tree, tmp_path):
     """`partcfg build` of a tree (worker pool included) leaves the runtime, the board
     tools, maps, SARIF, schemas, diffs and import out of the process."""
-    probe = ("import runpy, sys\n"
+    # the program ends without returning (cli.main): the modules are listed by an exit handler
+    probe = ("import atexit, runpy, sys\n"
+             "atexit.register(lambda: print(' '.join(sorted(m for m in sys.modules\n"
+             "                                              if m.startswith('partcfg')))))\n"
              f"sys.argv = ['partcfg', 'build', {str(board_tree)!r}, '-o', {str(tmp_path / 'out')!r}]\n"
-             "try:\n    runpy.run_module('partcfg.cli', run_name='__main__')\n"
-             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
-             "print(' '.join(sorted(m for m in sys.modules if m.startswith('partcfg'))))\n")
+             "runpy.run_module('partcfg.cli', run_name='__main__')\n")
     env = {**os.environ, "PARTCFG_JOBS": "2", "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=120)
@@ -229,3 +230,30 @@ def test_a_build_imports_nothing_other_commands_need(board_tree, tmp_path):
     loaded = done.stdout.strip().splitlines()[-1].split()
     assert "partcfg.render.cheader" in loaded  # the probe saw the build's own modules
     assert [m for m in loaded if m.startswith(NOT_FOR_A_BUILD)] == []
+
+
+@pytest.mark.slow  # starts worker processes
+def test_workers_are_forked_from_a_frozen_heap():
+    """The pool's workers are forked (they see what this process set up after its imports,
+    as prepare_renderers relies on, whatever the platform's default start method), and
+    the heap is frozen before they are, so their collections leave inherited pages alone."""
+    import gc
+
+    from partcfg.commands import parallel
+
+    gc.unfreeze()
+    try:
+        PLANTED.append("set up in the parent")
+        with parallel.worker_pool_of(2) as pool:
+            assert gc.get_freeze_count() > 0
+            assert list(pool.map(_planted, range(2))) == [["set up in the parent"]] * 2
+    finally:
+        PLANTED.clear()
+        gc.unfreeze()
+
+
+PLANTED: list[str] = []
+
+
+def _planted(_: int) -> list[str]:
+    return PLANTED

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -198,6 +197,8 @@ def project_settings_of(start: Path) -> ProjectSettings | None:
             continue   # cheap: a project file without our table is not parsed
         if len(raw) > MAX_PYPROJECT_BYTES:
             raise _config_error(path, f"{path} is larger than {MAX_PYPROJECT_BYTES >> 20} MiB")
+        import tomllib  # here: most runs find no project file with our table
+
         try:
             text = raw.decode("utf-8")
             data = tomllib.loads(text)

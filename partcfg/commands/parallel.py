@@ -18,6 +18,8 @@ error report stay with the serial path).
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -51,6 +53,18 @@ def jobs_of(environ: dict | None = None, loadavg: str | None = None) -> int:
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
     return max(1, min(cores, cores - _busy_elsewhere(loadavg)))
+
+
+def worker_pool_of(jobs: int) -> ProcessPoolExecutor:
+    """A pool of ``jobs`` processes forked from this one, which inherit its imports,
+    compiled templates and caches (``prepare_renderers``). The heap is frozen first
+    (``gc.freeze``): a collection in a worker would otherwise write to every object it
+    inherited, copying the parent's pages one by one (about 0.05 s of a 40-system build
+    on 2 cores, a third of what the pool saves). The workers are forked at the first
+    submit, so the freeze covers them; the parent's frozen objects stay freed by
+    reference counting, as after every paused phase (``gc_pause``)."""
+    gc.freeze()
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork"))
 
 
 def _busy_elsewhere(loadavg: str | None = None) -> float:
@@ -225,7 +239,7 @@ def run_tree(paths: Sequence[str | Path], *, build: bool, emit: frozenset[str] =
     else:
         if build:
             prepare_renderers(emit)
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with worker_pool_of(jobs) as pool:
             futures = {pool.submit(_run_share, *arguments(share)): share for share in shares}
             for future in as_completed(futures):
                 if not merge(futures[future], future.result()):

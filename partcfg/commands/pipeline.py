@@ -73,9 +73,9 @@ def _loaded_files(files: list[Path], parallel: bool) -> Iterator[tuple[str, obje
     count = jobs * LOAD_SHARES_PER_JOB
     size = -(-len(files) // count)
     shares = [files[i:i + size] for i in range(0, len(files), size)]
-    from concurrent.futures import ProcessPoolExecutor
+    from .parallel import worker_pool_of
     try:
-        pool = ProcessPoolExecutor(max_workers=jobs)
+        pool = worker_pool_of(jobs)
         results = pool.map(_loaded, shares)  # in order, each as it is ready
     except OSError:  # no processes to be had: read them here
         yield from _loaded(files)
