@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
+from typing import Callable
 
 import pytest
 
@@ -54,6 +55,21 @@ def _mutated_text(rng: random.Random, text: str) -> str:
             cut = rng.randrange(len(lines[i]) + 1)
             lines[i] = lines[i][:cut] + rng.choice("{}[]&*!|>:-,'\"\t#%@`") + lines[i][cut:]
     return "\n".join(lines) + "\n"
+
+
+def _damaged(rng: random.Random, original: bytes, most_writes: int,
+             position: Callable[[bytearray], int]) -> bytearray:
+    """``original`` with 1 to ``most_writes`` 4-byte words overwritten at ``position()``
+    (all ones, zero, random, a plausible size; ``position`` sees the data as damaged so far),
+    cut short one time in five."""
+    data = bytearray(original)
+    for _ in range(rng.randint(1, most_writes)):
+        at = position(data)
+        data[at:at + 4] = rng.choice([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00",
+                                     rng.randbytes(4), b"\x00\x00\x40\x00"])
+    if rng.random() < 0.2:
+        data = data[:rng.randrange(len(data))]
+    return data
 
 
 @pytest.mark.slow  # hundreds of mutated inputs through the whole flow (8-25 s)
@@ -113,13 +129,8 @@ def test_mutated_yaml_names_and_blobs_end_in_partcfg_errors_only(tmp_path):
     docs = [document_of(load_yaml_text(sources[n], n)) for n in system]
     blobs = list(blobs_of_system(layout_of_system(assembly_of(docs).systems[0])).values())
     for case in range(BLOB_CASES):
-        data = bytearray(rng.choice(blobs))
-        for _ in range(rng.randint(1, 8)):
-            at = rng.randrange(len(data))
-            data[at:at + 4] = rng.choice([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00",
-                                         rng.randbytes(4), b"\x00\x00\x40\x00"])
-        if rng.random() < 0.2:
-            data = data[:rng.randrange(len(data))]
+        original = rng.choice(blobs)
+        data = _damaged(rng, original, 8, lambda data: rng.randrange(len(data)))
 
         def decode():
             blob = parsed_blob_of(bytes(data), f"case{case}.cell")
@@ -133,15 +144,10 @@ def test_mutated_yaml_names_and_blobs_end_in_partcfg_errors_only(tmp_path):
     from partcfg.render.elf import elf_object_of
     objects = [elf_object_of(blobs[0], "cell", target) for target in ("x86-64", "aarch64")]
     for case in range(ELF_CASES):
-        data = bytearray(rng.choice(objects))
-        shoff = int.from_bytes(data[0x28:0x30], "little")
-        for _ in range(rng.randint(1, 6)):
-            at = rng.choice([rng.randrange(0x40), rng.randrange(shoff, len(data) - 4),
-                             rng.randrange(len(data) - 4)])
-            data[at:at + 4] = rng.choice([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00",
-                                         rng.randbytes(4), b"\x00\x00\x40\x00"])
-        if rng.random() < 0.2:
-            data = data[:rng.randrange(len(data))]
+        elf = rng.choice(objects)
+        shoff = int.from_bytes(elf[0x28:0x30], "little")
+        data = _damaged(rng, elf, 6, lambda data: rng.choice([
+            rng.randrange(0x40), rng.randrange(shoff, len(data) - 4), rng.randrange(len(data) - 4)]))
 
         def read_elf():
             inmate = inmate_image_of(bytes(data), f"case{case}.o")
