@@ -60,7 +60,7 @@ def worker_pool_of(jobs: int) -> ProcessPoolExecutor:
     compiled templates and caches (``prepare_renderers``). The heap is frozen first
     (``gc.freeze``): a collection in a worker would otherwise write to every object it
     inherited, copying the parent's pages one by one (about 0.05 s of a 40-system build
-    on 2 cores, a third of what the pool saves). The workers are forked at the first
+    on 2 cores). The workers are forked at the first
     submit, so the freeze covers them; the parent's frozen objects stay freed by
     reference counting, as after every paused phase (``gc_pause``)."""
     gc.freeze()
